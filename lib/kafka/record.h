@@ -1,0 +1,31 @@
+// A Kafka record as omnibus produces and consumes it: key, value and headers.
+// Shared by the Kafka layer and the envelope codec so neither depends on the other.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace omnibus::kafka {
+
+struct Header {
+    std::string name;
+    std::string value;
+    friend bool operator==(const Header&, const Header&) = default;
+};
+
+struct Record {
+    std::string topic;
+    std::string key;
+    std::string value;
+    std::vector<Header> headers;
+
+    // First header with this name, or nullptr.
+    const Header* header(std::string_view name) const {
+        for (const auto& h : headers)
+            if (h.name == name) return &h;
+        return nullptr;
+    }
+};
+
+}  // namespace omnibus::kafka
