@@ -1,0 +1,21 @@
+# libFuzzer target for the configuration loader; included from tests/fuzz/CMakeLists.txt.
+# The library's sources are compiled into the fuzzer itself, so they get the
+# coverage instrumentation and AddressSanitizer without changing omnibus_config.
+if(OMNIBUS_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(WARNING "OMNIBUS_FUZZ needs clang (libFuzzer); config_fuzz is not built with ${CMAKE_CXX_COMPILER_ID}")
+  else()
+    get_target_property(_config_dir omnibus_config SOURCE_DIR)
+    get_target_property(_config_sources omnibus_config SOURCES)
+    set(_config_paths "")
+    foreach(_source IN LISTS _config_sources)
+      cmake_path(ABSOLUTE_PATH _source BASE_DIRECTORY "${_config_dir}" OUTPUT_VARIABLE _path)
+      list(APPEND _config_paths "${_path}")
+    endforeach()
+    add_executable(config_fuzz ${CMAKE_CURRENT_LIST_DIR}/config_fuzz.cpp ${_config_paths})
+    target_include_directories(config_fuzz PRIVATE ${PROJECT_SOURCE_DIR}/lib)
+    target_link_libraries(config_fuzz PRIVATE yaml-cpp omnibus_log)
+    target_compile_options(config_fuzz PRIVATE -fsanitize=fuzzer,address)
+    target_link_options(config_fuzz PRIVATE -fsanitize=fuzzer,address)
+  endif()
+endif()
