@@ -1,0 +1,138 @@
+// librdkafka property sets from KafkaSettings, and validation of kafka.client (see client_config.h).
+#include "kafka/client_config.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+
+#include "kafka/client_handle.h"
+
+namespace omnibus::kafka {
+namespace {
+
+const ReservedProperty* find_reserved(std::string_view name) {
+    const auto& all = reserved_properties();
+    auto it = std::find_if(all.begin(), all.end(), [&](const ReservedProperty& r) { return r.name == name; });
+    return it == all.end() ? nullptr : &*it;
+}
+
+// Setting a reserved property to the value the layer enforces anyway is harmless.
+bool is_enforced_value(std::string_view name, const std::string& value) {
+    if (name == "enable.idempotence") return value == "true";
+    if (name == "acks" || name == "request.required.acks") return value == "all" || value == "-1";
+    return false;
+}
+
+std::string reserved_message(const ReservedProperty& r) {
+    return std::string(r.name) + ": managed by omnibus (" + std::string(r.why) + "); remove it from kafka.client";
+}
+
+std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+
+// Layer defaults, then the user's map (reserved names rejected), then `enforced` on top.
+Properties merge(const KafkaSettings& s, Properties defaults, const Properties& enforced) {
+    for (const auto& [name, value] : s.client) {
+        if (const ReservedProperty* r = find_reserved(name)) {
+            if (!is_enforced_value(name, value.reveal())) throw ConfigError(reserved_message(*r));
+            continue;
+        }
+        defaults[name] = value;
+    }
+    for (const auto& [name, value] : enforced) defaults[name] = value;
+    return defaults;
+}
+
+Properties common_defaults(const KafkaSettings& s) {
+    return {
+        // Come back quickly after a broker outage (librdkafka's default caps the backoff at 10 s).
+        {"reconnect.backoff.ms", Secret("100")},
+        {"reconnect.backoff.max.ms", Secret("2000")},
+        {"client.id", Secret(s.client_id)},
+    };
+}
+
+}  // namespace
+
+const std::vector<ReservedProperty>& reserved_properties() {
+    static const std::vector<ReservedProperty> all = {
+        {"bootstrap.servers", "set from kafka.brokers"},
+        {"metadata.broker.list", "set from kafka.brokers"},
+        {"client.id", "set from kafka.client_id"},
+        {"group.id", "set per consumer group"},
+        {"enable.idempotence", "always true"},
+        {"acks", "always all"},
+        {"request.required.acks", "always all"},
+        {"transactional.id", "transactions are not used"},
+        {"message.timeout.ms", "set from kafka.message_timeout"},
+        {"delivery.timeout.ms", "set from kafka.message_timeout"},
+        {"linger.ms", "set from kafka.linger"},
+        {"queue.buffering.max.ms", "set from kafka.linger"},
+        {"enable.auto.offset.store", "always false: offsets are stored after the handler is done"},
+        {"enable.auto.commit", "always true: stored offsets are committed in the background"},
+        {"auto.commit.interval.ms", "set from kafka.commit_interval"},
+        {"partition.assignment.strategy", "always cooperative-sticky"},
+        {"session.timeout.ms", "set from kafka.session_timeout"},
+        {"heartbeat.interval.ms", "set from kafka.heartbeat_interval"},
+    };
+    return all;
+}
+
+Properties producer_properties(const KafkaSettings& s) {
+    Properties defaults = common_defaults(s);
+    // Topics are created by ensure_topics() with the configured partitions, never by
+    // producing to them. (Consumers default to false already. The mock cluster only speaks
+    // Metadata < v4, where the flag cannot be sent: librdkafka warns on every metadata
+    // request if it is set, so the embedded mode leaves it alone.)
+    if (!s.embedded) defaults["allow.auto.create.topics"] = Secret("false");
+    return merge(s, std::move(defaults),
+                 {
+                     {"bootstrap.servers", Secret(s.brokers)},
+                     {"enable.idempotence", Secret("true")},
+                     {"acks", Secret("all")},
+                     {"linger.ms", Secret(ms(s.linger))},
+                     {"message.timeout.ms", Secret(ms(s.message_timeout))},
+                 });
+}
+
+Properties consumer_properties(const KafkaSettings& s, const std::string& group_id) {
+    Properties defaults = common_defaults(s);
+    defaults["auto.offset.reset"] = Secret("earliest");
+    return merge(s, std::move(defaults),
+                 {
+                     {"bootstrap.servers", Secret(s.brokers)},
+                     {"group.id", Secret(group_id)},
+                     {"partition.assignment.strategy", Secret("cooperative-sticky")},
+                     {"enable.auto.offset.store", Secret("false")},
+                     {"enable.auto.commit", Secret("true")},
+                     {"auto.commit.interval.ms", Secret(ms(s.commit_interval))},
+                     {"session.timeout.ms", Secret(ms(s.session_timeout))},
+                     {"heartbeat.interval.ms", Secret(ms(s.heartbeat_interval))},
+                 });
+}
+
+Properties admin_properties(const KafkaSettings& s) {
+    return merge(s, common_defaults(s), {{"bootstrap.servers", Secret(s.brokers)}});
+}
+
+std::vector<std::string> validate_client_properties(const std::map<std::string, Secret>& client) {
+    std::vector<std::string> errors;
+    detail::ConfPtr scratch(rd_kafka_conf_new());
+    for (const auto& [name, value] : client) {
+        if (const ReservedProperty* r = find_reserved(name)) {
+            if (!is_enforced_value(name, value.reveal())) errors.push_back(reserved_message(*r));
+            continue;
+        }
+        char errstr[512] = {0};
+        rd_kafka_conf_res_t res =
+            rd_kafka_conf_set(scratch.get(), name.c_str(), value.reveal().c_str(), errstr, sizeof errstr);
+        if (res == RD_KAFKA_CONF_UNKNOWN) {
+            errors.push_back(name + ": unknown librdkafka property");
+        } else if (res != RD_KAFKA_CONF_OK) {
+            std::vector<std::string> secret{value.reveal()};
+            errors.push_back(name + ": invalid value (" + detail::redact(errstr, secret) + ")");
+        }
+    }
+    return errors;
+}
+
+}  // namespace omnibus::kafka

@@ -1,0 +1,238 @@
+// Idempotent asynchronous producer with one delivery callback per record (see producer.h).
+#include "kafka/producer.h"
+
+#include "kafka/client_config.h"
+#include "log/log.h"
+
+namespace omnibus::kafka {
+namespace {
+
+constexpr log::Logger logger{"kafka"};
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+// One produce() call in flight: owned by librdkafka (as the message opaque) between a
+// successful produceva and the delivery report, otherwise by the local-failure queue.
+// librdkafka reads key and value straight out of `rec`, so it must not move meanwhile.
+struct Producer::Pending {
+    Record rec;
+    DeliveryCallback cb;
+    Clock::time_point enqueued;
+};
+
+Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics)
+    : settings_(settings), metrics_(metrics), queue_depth_(std::make_shared<QueueDepth>()) {
+    ctx_.role = "producer";
+    ctx_.owner = this;
+    Properties props = producer_properties(settings_);
+    ctx_.secrets = detail::secret_values(props);
+    detail::ConfPtr conf = detail::make_conf(props);
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::on_delivery);
+    rk_ = detail::new_handle(RD_KAFKA_PRODUCER, std::move(conf), ctx_);
+
+    queue_depth_->rk = rk_.get();
+    metrics_.gauge_fn("omnibus_kafka_producer_queue_depth", "Records queued in or in flight from the producer", {},
+                      [qd = queue_depth_] {
+                          std::lock_guard lock(qd->mu);
+                          return qd->rk ? static_cast<double>(rd_kafka_outq_len(qd->rk)) : 0.0;
+                      });
+    poll_thread_ = std::thread(&Producer::poll_loop, this);
+    logger.info("producer started", {{"client", rd_kafka_name(rk_.get())}, {"brokers", settings_.brokers}});
+}
+
+Producer::~Producer() {
+    closing_.store(true);
+    size_t left = flush(settings_.close_timeout);
+    if (left > 0) {
+        logger.warn("producer closing with undelivered records; purging them",
+                    {{"records", left}, {"close_timeout_ms", static_cast<long long>(settings_.close_timeout.count())}});
+        rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        flush(std::chrono::milliseconds(2000));
+    }
+    stop_.store(true);
+    {
+        detail::QueuePtr main_queue(rd_kafka_queue_get_main(rk_.get()));
+        rd_kafka_queue_yield(main_queue.get());
+    }
+    poll_thread_.join();
+    // The poll thread is gone: this thread now owns the delivery path. Serve whatever the
+    // purge still has to report so that no callback is lost.
+    auto deadline = Clock::now() + std::chrono::seconds(2);
+    while (in_flight_.load() > 0 && Clock::now() < deadline) {
+        rd_kafka_poll(rk_.get(), 50);
+        drain_local_failures();
+    }
+    if (size_t lost = in_flight_.load(); lost > 0)
+        logger.error("producer destroyed before every delivery callback ran", {{"records", lost}});
+    {
+        std::lock_guard lock(queue_depth_->mu);
+        queue_depth_->rk = nullptr;
+    }
+    rk_.reset();
+}
+
+void Producer::produce(Record rec, DeliveryCallback cb) {
+    auto* p = new Pending{std::move(rec), std::move(cb), Clock::now()};
+    in_flight_.fetch_add(1, std::memory_order_acq_rel);
+    if (closing_.load()) {
+        fail_locally(p, RD_KAFKA_RESP_ERR__DESTROY, p->rec.topic);
+        return;
+    }
+    Record& r = p->rec;
+    detail::HeadersPtr headers;
+    if (!r.headers.empty()) {
+        headers.reset(rd_kafka_headers_new(r.headers.size()));
+        for (const auto& h : r.headers)
+            rd_kafka_header_add(headers.get(), h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),
+                                static_cast<ssize_t>(h.value.size()));
+    }
+    rd_kafka_vu_t vu[6];
+    size_t n = 0;
+    vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[n++].u.cstr = r.topic.c_str();
+    if (!r.key.empty()) {
+        vu[n].vtype = RD_KAFKA_VTYPE_KEY;
+        vu[n].u.mem.ptr = r.key.data();
+        vu[n++].u.mem.size = r.key.size();
+    }
+    vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[n].u.mem.ptr = r.value.data();
+    vu[n++].u.mem.size = r.value.size();
+    vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[n++].u.i = 0;  // no copy, no free: `p` keeps key and value alive until the report
+    vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[n++].u.ptr = p;
+    if (headers) {
+        vu[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+        vu[n++].u.headers = headers.get();
+    }
+    detail::ErrorPtr error(rd_kafka_produceva(rk_.get(), vu, n));
+    if (error) {
+        fail_locally(p, rd_kafka_error_code(error.get()), r.topic);  // headers freed by `headers`
+        return;
+    }
+    (void)headers.release();  // owned by the message now
+}
+
+bool Producer::warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+    struct TopicDeleter {
+        void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+    };
+    std::vector<std::unique_ptr<rd_kafka_topic_t, TopicDeleter>> handles;  // make the topics "locally known"
+    for (const auto& t : topics) handles.emplace_back(rd_kafka_topic_new(rk_.get(), t.c_str(), nullptr));
+    const rd_kafka_metadata_t* raw = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk_.get(), 0, nullptr, &raw, static_cast<int>(timeout.count()));
+    detail::MetadataPtr md(raw);
+    if (err) {
+        logger.warn("producer warm-up: no metadata", {{"error", rd_kafka_err2str(err)}});
+        return false;
+    }
+    return true;
+}
+
+void Producer::fail_locally(Pending* p, rd_kafka_resp_err_t err, std::string topic) {
+    {
+        std::lock_guard lock(local_mu_);
+        local_failures_.push_back({p, err, std::move(topic)});
+    }
+    detail::QueuePtr main_queue(rd_kafka_queue_get_main(rk_.get()));
+    rd_kafka_queue_yield(main_queue.get());  // wake the poll thread now rather than at its timeout
+}
+
+size_t Producer::flush(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    flush_waiters_.fetch_add(1);
+    {
+        std::unique_lock lock(idle_mu_);
+        idle_cv_.wait_until(lock, deadline, [&] { return in_flight_.load() == 0; });
+    }
+    flush_waiters_.fetch_sub(1);
+    return in_flight_.load();
+}
+
+void Producer::notify_if_idle() {
+    if (flush_waiters_.load() > 0) {
+        std::lock_guard lock(idle_mu_);
+        idle_cv_.notify_all();
+    }
+}
+
+void Producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+    auto& ctx = *static_cast<detail::ClientContext*>(opaque);
+    auto* self = static_cast<Producer*>(ctx.owner);
+    auto* p = static_cast<Pending*>(msg->_private);
+    DeliveryResult r;
+    r.error = msg->err;
+    r.topic = rd_kafka_topic_name(msg->rkt);
+    r.partition = msg->partition;
+    if (msg->err) {
+        r.message = rd_kafka_err2str(msg->err);
+        if (rd_kafka_message_status(msg) == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED) r.message += " (possibly persisted)";
+    } else {
+        r.offset = msg->offset;
+        ctx.all_brokers_down.store(false, std::memory_order_relaxed);
+    }
+    self->complete(p, r);
+}
+
+void Producer::complete(Pending* raw, DeliveryResult& r) {
+    std::unique_ptr<Pending> p(raw);
+    r.latency = Clock::now() - p->enqueued;
+    TopicMetrics& m = topic_metrics(r.topic);
+    if (r.ok()) {
+        m.produced->inc();
+        m.delivery->observe(std::chrono::duration<double>(r.latency).count());
+    } else {
+        m.errors->inc();
+    }
+    try {
+        if (p->cb) p->cb(r);
+    } catch (const std::exception& e) {
+        logger.error("delivery callback threw", {{"topic", r.topic}, {"error", e.what()}});
+    } catch (...) {
+        logger.error("delivery callback threw", {{"topic", r.topic}});
+    }
+    p.reset();
+    if (in_flight_.fetch_sub(1, std::memory_order_acq_rel) == 1) notify_if_idle();
+}
+
+Producer::TopicMetrics& Producer::topic_metrics(std::string_view topic) {
+    auto it = topic_metrics_.find(topic);
+    if (it != topic_metrics_.end()) return it->second;
+    metrics::Labels labels{{"topic", std::string(topic)}};
+    TopicMetrics m{
+        &metrics_.counter("omnibus_kafka_produced_total", "Records acknowledged by Kafka (acks=all)", labels),
+        &metrics_.counter("omnibus_kafka_produce_errors_total", "Records whose delivery failed, remotely or locally",
+                          labels),
+        &metrics_.histogram("omnibus_kafka_delivery_seconds", "Time from produce() to acknowledgement",
+                            metrics::latency_buckets(), labels),
+    };
+    return topic_metrics_.emplace(std::string(topic), m).first->second;
+}
+
+void Producer::drain_local_failures() {
+    std::vector<LocalFailure> batch;
+    {
+        std::lock_guard lock(local_mu_);
+        batch.swap(local_failures_);
+    }
+    for (auto& f : batch) {
+        DeliveryResult r;
+        r.error = f.error;
+        r.message = rd_kafka_err2str(f.error);
+        r.topic = std::move(f.topic);
+        complete(f.pending, r);
+    }
+}
+
+void Producer::poll_loop() {
+    while (!stop_.load()) {
+        rd_kafka_poll(rk_.get(), 100);
+        drain_local_failures();
+    }
+    rd_kafka_poll(rk_.get(), 0);
+    drain_local_failures();
+}
+
+}  // namespace omnibus::kafka

@@ -1,0 +1,150 @@
+// Producer: asynchronous, idempotent (acks=all) Kafka producer with one delivery callback per record.
+//
+// Threads and ownership:
+//   - produce(), flush(), in_flight() may be called from any thread, concurrently.
+//   - One poll thread per Producer (started by the constructor) owns everything the
+//     delivery path touches: it serves librdkafka's delivery reports, runs every
+//     DeliveryCallback, and owns the per-topic metric cache. Callbacks therefore never run
+//     concurrently with each other. They must be quick and must not call flush(); calling
+//     produce() from one is fine (e.g. to dead-letter a record).
+//   - The rd_kafka_t is thread-safe; the local-failure queue is guarded by local_mu_.
+//
+// Guarantees:
+//   - produce() never blocks on the network or on a full queue.
+//   - Each DeliveryCallback runs exactly once, on the poll thread, whether the record was
+//     acknowledged (acks=all), failed remotely, timed out (kafka.message_timeout), or was
+//     refused locally (queue full, message too large, unknown partition, producer closing):
+//     local refusals are handed to the poll thread, never returned to the caller.
+//   - The destructor flushes for up to kafka.close_timeout, then purges what is left; every
+//     outstanding callback has run (with an error for purged records) when it returns.
+//
+// Record mapping: key "" → null key (librdkafka's partitioner then picks a partition at
+// random), value is sent as is ("" is an empty value, not a tombstone), headers become Kafka
+// record headers in order. Records with the same key go to the same partition.
+//
+// Idempotence is always on and cannot be disabled through kafka.client (see client_config.h):
+// librdkafka retries transient broker errors (NOT_ENOUGH_REPLICAS, leader changes,
+// disconnects) without duplicates or reordering within message_timeout.
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "kafka/client_handle.h"
+#include "kafka/record.h"
+#include "kafka/settings.h"
+#include "metrics/metrics.h"
+
+namespace omnibus::kafka {
+
+struct DeliveryResult {
+    rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NO_ERROR;  // librdkafka's code; local ones start with "_"
+    std::string message;                                       // human text, empty on success
+    std::string topic;
+    int32_t partition = -1;  // -1 when the record never got one
+    int64_t offset = -1;     // -1 unless acknowledged
+    std::chrono::nanoseconds latency{0};  // produce() → callback
+
+    bool ok() const { return error == RD_KAFKA_RESP_ERR_NO_ERROR; }
+};
+
+using DeliveryCallback = std::function<void(const DeliveryResult&)>;
+
+class Producer {
+public:
+    // Throws ConfigError on bad settings. Metrics are registered in `metrics`, which must
+    // outlive the Producer.
+    Producer(const KafkaSettings& settings, metrics::Registry& metrics);
+    ~Producer();
+    Producer(const Producer&) = delete;
+    Producer& operator=(const Producer&) = delete;
+
+    // Queues `rec` (moved: key and value are handed to librdkafka without a copy) and returns.
+    // `cb` runs exactly once on the poll thread; see the guarantees above.
+    void produce(Record rec, DeliveryCallback cb);
+
+    // Waits until every callback of records produced so far has run, or `timeout`.
+    // Returns how many were still outstanding. Must not be called from a DeliveryCallback.
+    size_t flush(std::chrono::milliseconds timeout);
+
+    // Fetches metadata for `topics` now, bounded by `timeout`. librdkafka connects lazily, and
+    // without this the first records to a topic wait up to ~1 s for its periodic topic scan.
+    // Call at start-up after ensure_topics(). Returns false when the metadata did not arrive
+    // in time (records still work; the first ones are only slower).
+    bool warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+
+    // Records whose callback has not run yet.
+    size_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
+
+    // True after librdkafka reported all brokers down, until the next acknowledged record.
+    bool brokers_down() const { return ctx_.all_brokers_down.load(); }
+    // A fatal (idempotence) error: every later record fails; the daemon must restart the producer.
+    bool fatal() const { return ctx_.fatal.load(); }
+
+private:
+    struct Pending;
+    struct TopicMetrics {
+        metrics::Counter* produced;
+        metrics::Counter* errors;
+        metrics::Histogram* delivery;
+    };
+    struct LocalFailure {
+        Pending* pending;
+        rd_kafka_resp_err_t error;
+        std::string topic;
+    };
+    struct StringHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+
+    static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+    void complete(Pending* p, DeliveryResult& result);  // poll thread
+    TopicMetrics& topic_metrics(std::string_view topic);  // poll thread
+    void drain_local_failures();                           // poll thread
+    void poll_loop();
+    void fail_locally(Pending* p, rd_kafka_resp_err_t err, std::string topic);
+    void notify_if_idle();
+
+    KafkaSettings settings_;
+    metrics::Registry& metrics_;
+    detail::ClientContext ctx_;  // outlives rk_
+    detail::HandlePtr rk_;
+
+    std::atomic<size_t> in_flight_{0};
+    std::atomic<bool> closing_{false};
+    std::atomic<bool> stop_{false};
+
+    std::mutex local_mu_;
+    std::vector<LocalFailure> local_failures_;  // guarded by local_mu_
+
+    std::mutex idle_mu_;  // with idle_cv_: flush() waiting for in_flight_ == 0
+    std::condition_variable idle_cv_;
+    std::atomic<int> flush_waiters_{0};
+
+    // Owned by the poll thread (and by the destructor once the poll thread has exited).
+    std::unordered_map<std::string, TopicMetrics, StringHash, std::equal_to<>> topic_metrics_;
+
+    // Registered gauge_fn reads the queue depth through this; reset in the destructor so a
+    // registry that outlives the Producer reads 0 instead of a dead handle.
+    struct QueueDepth {
+        std::mutex mu;
+        rd_kafka_t* rk = nullptr;
+    };
+    std::shared_ptr<QueueDepth> queue_depth_;
+
+    std::thread poll_thread_;
+};
+
+}  // namespace omnibus::kafka

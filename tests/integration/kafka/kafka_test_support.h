@@ -1,0 +1,130 @@
+// Helpers of the Kafka integration tests: settings for an EmbeddedCluster, collecting
+// delivery results and consumed records, high watermarks, running kcat.
+#pragma once
+
+#include <array>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kafka/client_config.h"
+#include "kafka/client_handle.h"
+#include "kafka/consumer.h"
+#include "kafka/embedded_cluster.h"
+#include "kafka/producer.h"
+#include "support/wait.h"
+
+namespace omnibus::kafka::test {
+
+using namespace std::chrono_literals;
+using omnibus::test::wait_until;
+
+// Fast group membership and commits against the in-process cluster: the mock coordinator
+// waits 3 s for a group's first members and session.timeout.ms - 1 s on later rebalances.
+inline KafkaSettings settings_for(const EmbeddedCluster& c) {
+    KafkaSettings s;
+    s.brokers = c.bootstrap_servers();
+    s.embedded = true;
+    s.replication_factor = 1;
+    s.partitions = 3;
+    s.message_timeout = 10s;
+    s.close_timeout = 5s;
+    s.session_timeout = 3500ms;  // > the mock's 3 s initial join delay, or members expire while joining
+    s.heartbeat_interval = 100ms;
+    s.commit_interval = 100ms;
+    s.admin_timeout = 3s;
+    return s;
+}
+
+class Deliveries {
+public:
+    DeliveryCallback callback() {
+        return [this](const DeliveryResult& r) {
+            std::lock_guard lock(mu_);
+            results_.push_back(r);
+        };
+    }
+    size_t size() const {
+        std::lock_guard lock(mu_);
+        return results_.size();
+    }
+    size_t ok() const {
+        std::lock_guard lock(mu_);
+        size_t n = 0;
+        for (const auto& r : results_) n += r.ok();
+        return n;
+    }
+    std::vector<DeliveryResult> all() const {
+        std::lock_guard lock(mu_);
+        return results_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<DeliveryResult> results_;
+};
+
+class Collected {
+public:
+    void add(const ConsumedRecord& r) {
+        std::lock_guard lock(mu_);
+        records_.push_back(r);
+    }
+    size_t size() const {
+        std::lock_guard lock(mu_);
+        return records_.size();
+    }
+    std::vector<ConsumedRecord> all() const {
+        std::lock_guard lock(mu_);
+        return records_;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<ConsumedRecord> records_;
+};
+
+// Sum over partitions of the high watermark: how many records the log holds (the mock keeps
+// all of them at these sizes), counted without consuming.
+inline int64_t high_watermark_total(const KafkaSettings& s, const std::string& topic, int partitions) {
+    detail::ClientContext ctx;
+    ctx.role = "test";
+    detail::HandlePtr rk = detail::new_handle(RD_KAFKA_CONSUMER, detail::make_conf(admin_properties(s)), ctx);
+    int64_t total = 0;
+    for (int p = 0; p < partitions; ++p) {
+        int64_t low = 0, high = 0;
+        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &low, &high, 5000);
+        if (err) throw std::runtime_error(std::string("watermarks: ") + rd_kafka_err2str(err));
+        total += high;
+    }
+    return total;
+}
+
+// Runs a shell command and returns its standard output.
+inline std::string run(const std::string& cmd) {
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
+    if (!pipe) throw std::runtime_error("popen failed: " + cmd);
+    std::string out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0) out.append(buf.data(), n);
+    return out;
+}
+
+inline std::vector<std::string> split(const std::string& s, char sep) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    for (size_t i = 0; i <= s.size(); ++i) {
+        if (i == s.size() || s[i] == sep) {
+            out.push_back(s.substr(start, i - start));
+            start = i + 1;
+        }
+    }
+    return out;
+}
+
+}  // namespace omnibus::kafka::test
