@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <mutex>
 
@@ -40,7 +41,7 @@ void append_timestamp(std::string& out) {
     std::time_t t = std::chrono::system_clock::to_time_t(secs);
     std::tm tm{};
     gmtime_r(&t, &tm);
-    char buf[40];
+    char buf[64];
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
     out += buf;
@@ -85,8 +86,12 @@ void Field::append_json(std::string& out) const {
             if (!std::isfinite(real_)) {
                 out += "null";
             } else {
+                // Shortest form that reads back as the same double: 0.047, not 0.046999999999999997.
                 char buf[32];
-                std::snprintf(buf, sizeof buf, "%.17g", real_);
+                for (int prec = 15; prec <= 17; ++prec) {
+                    std::snprintf(buf, sizeof buf, "%.*g", prec, real_);
+                    if (std::strtod(buf, nullptr) == real_) break;
+                }
                 out += buf;
             }
             break;

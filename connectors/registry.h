@@ -1,0 +1,71 @@
+// The connector registry: every channel type omnibus can run, by type name,
+// with its option spec and its factory. registry.cpp is the one list of the
+// built-in types (explicit registration: no static initialisers that a linker
+// could drop).
+//
+// Threads: filled once at start-up, then only read (from any thread).
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/section.h"
+#include "config/spec.h"
+
+namespace omnibus::kafka {
+class Producer;
+struct KafkaSettings;
+}  // namespace omnibus::kafka
+namespace omnibus::metrics {
+class Registry;
+}
+
+namespace omnibus::connectors {
+
+// What a channel instance gets from the daemon when it is built.
+struct ConnectorContext {
+    const config::Section& block;       // the channel's YAML block: name, type and its own options
+    const kafka::KafkaSettings& kafka;  // topic prefix and the rest of the Kafka settings
+    kafka::Producer& producer;          // the daemon's one producer (acks=all, idempotent)
+    metrics::Registry& metrics;
+};
+
+// One running channel instance. start() may throw on start-up failures (they
+// stop the daemon with a clear message); stop() stops taking new work and
+// drains within the daemon's shutdown budget.
+class Connector {
+public:
+    virtual ~Connector() = default;
+    virtual void start() = 0;
+    virtual void stop() = 0;
+};
+
+struct ConnectorType {
+    std::string name;         // the `type:` of a channel block
+    std::string description;  // one line, for the configuration reference
+    config::Spec spec;        // the block's options besides `name` and `type`
+    std::function<std::unique_ptr<Connector>(const ConnectorContext&)> create;
+};
+
+class Registry {
+public:
+    // Throws std::logic_error when the name is taken.
+    void add(ConnectorType type);
+    const ConnectorType* find(std::string_view name) const;
+    std::vector<std::string> names() const;
+    // For the `channels:` block list of the config schema. The registry must
+    // outlive every load that uses it.
+    config::BlockTypes block_types() const;
+
+private:
+    std::deque<ConnectorType> types_;  // a deque: specs keep their address
+};
+
+// Registers every built-in channel type (connectors/registry.cpp).
+void register_builtin_connectors(Registry& registry);
+
+}  // namespace omnibus::connectors

@@ -1,0 +1,266 @@
+// The daemon's lifecycle (see daemon.h).
+#include "daemon/daemon.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <stdexcept>
+
+#include "daemon/systemd_notify.h"
+#include "kafka/embedded_cluster.h"
+#include "kafka/health.h"
+#include "kafka/producer.h"
+#include "kafka/topics.h"
+#include "log/log.h"
+
+namespace omnibus::daemon {
+namespace {
+
+constexpr log::Logger lg{"daemon"};
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+}  // namespace
+
+Daemon::Daemon(std::string config_path, DaemonConfig config, const connectors::Registry& registry,
+               metrics::Registry& metrics)
+    : config_path_(std::move(config_path)),
+      config_(std::move(config)),
+      registry_(registry),
+      metrics_(metrics),
+      started_(std::chrono::steady_clock::now()),
+      started_wall_(std::chrono::system_clock::now()) {}
+
+Daemon::~Daemon() { shutdown(); }
+
+void Daemon::start() {
+    log::set_level(config_.log_level);
+    auto& kcfg = config_.kafka;
+    if (kcfg.embedded) {
+        embedded_ = std::make_unique<kafka::EmbeddedCluster>(kcfg.embedded_brokers);
+        kcfg.brokers = embedded_->bootstrap_servers();
+    }
+
+    producer_ = std::make_unique<kafka::Producer>(kcfg, metrics_);
+    health_ = std::make_unique<kafka::HealthProbe>(kcfg);
+    topic_keeper_ = std::thread([this] { keep_topics(); });
+
+    admin_ = std::make_unique<AdminServer>(
+        config_.admin, metrics_, [this] { return readiness(); }, [this] { return status_json(); });
+    admin_->start();
+
+    metrics_.gauge_fn("omnibus_daemon_ready", "1 when every readiness check passes.", {},
+                      [this] { return ready() ? 1.0 : 0.0; });
+    metrics_.gauge_fn("omnibus_daemon_uptime_seconds", "Seconds since the daemon started.", {}, [this] {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    });
+
+    for (const auto& block : config_.channels) {
+        const connectors::ConnectorType* type = registry_.find(block.type());
+        if (!type) throw std::runtime_error("channel " + block.name() + ": unknown type " + block.type());
+        connectors::ConnectorContext ctx{block, kcfg, *producer_, metrics_};
+        auto channel = type->create(ctx);
+        channel->start();
+        lg.info("channel started", {{"channel", block.name()}, {"type", block.type()}});
+        channels_.push_back(std::move(channel));
+    }
+
+    lg.info("started", {{"config", config_path_},
+                        {"admin", config_.admin.host + ":" + std::to_string(admin_->port())},
+                        {"bootstrap_servers", kcfg.brokers},
+                        {"channels", config_.channels.size()}});
+    systemd::notify_ready("running; waiting for Kafka");
+}
+
+void Daemon::keep_topics() {
+    auto backoff = std::chrono::milliseconds(200);
+    for (;;) {
+        auto result = kafka::ensure_topics(config_.kafka, kafka::omnibus_topics(config_.kafka), embedded_.get());
+        std::unique_lock lock(topics_mu_);
+        if (stopping_) return;
+        if (result.ok()) {
+            lock.unlock();
+            // Fetch leaders now, so the first events do not wait for librdkafka's periodic topic scan.
+            std::vector<std::string> names;
+            for (const auto& t : kafka::omnibus_topics(config_.kafka)) names.push_back(t.name);
+            producer_->warm_up(names, config_.kafka.admin_timeout);
+            lock.lock();
+            topics_error_.clear();
+            topics_ready_ = true;
+            lock.unlock();
+            lg.info("topics ready", {{"created", result.created.size()}, {"existing", result.existing.size()}});
+            break;
+        }
+        topics_error_ = result.error;
+        lg.warn("cannot ensure topics; retrying", {{"error", result.error}, {"retry_ms", backoff.count()}});
+        topics_cv_.wait_for(lock, backoff, [this] { return stopping_; });
+        if (stopping_) return;
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+    }
+    // Readiness turns true once the probe also sees the brokers; say so once.
+    std::unique_lock lock(topics_mu_);
+    while (!stopping_) {
+        if (ready() && !ready_logged_.exchange(true)) {
+            lock.unlock();
+            auto since = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+            lg.info("ready", {{"bootstrap_servers", config_.kafka.brokers},
+                              {"admin", config_.admin.host + ":" + std::to_string(admin_port())},
+                              {"startup_seconds", since}});
+            systemd::notify_status("ready");
+            lock.lock();
+        }
+        topics_cv_.wait_for(lock, std::chrono::milliseconds(ready_logged_ ? 1000 : 20), [this] { return stopping_; });
+    }
+}
+
+bool Daemon::ready() const {
+    return topics_ready_.load() && health_ && health_->reachable();
+}
+
+std::vector<ReadinessCheck> Daemon::readiness() const {
+    std::vector<ReadinessCheck> checks;
+    if (health_) {
+        auto h = health_->status();
+        checks.push_back({"kafka", h.reachable, h.reachable ? std::to_string(h.brokers) + " brokers" : h.error});
+    } else {
+        checks.push_back({"kafka", false, "not started"});
+    }
+    std::string detail;
+    {
+        std::lock_guard lock(topics_mu_);
+        detail = topics_error_;
+    }
+    checks.push_back({"topics", topics_ready_.load(), topics_ready_ ? "" : (detail.empty() ? "pending" : detail)});
+    return checks;
+}
+
+uint16_t Daemon::admin_port() const { return admin_ ? admin_->port() : 0; }
+
+std::string Daemon::status_json() const {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("version");
+    w.String(OMNIBUS_VERSION);
+    w.Key("started_at");
+    w.String(rfc3339(started_wall_).c_str());
+    w.Key("uptime_seconds");
+    w.Double(std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count());
+    w.Key("config");
+    w.String(config_path_.c_str());
+    w.Key("ready");
+    w.Bool(ready());
+    w.Key("kafka");
+    w.StartObject();
+    w.Key("embedded");
+    w.Bool(config_.kafka.embedded);
+    w.Key("bootstrap_servers");
+    w.String(config_.kafka.brokers.c_str());
+    if (health_) {
+        auto h = health_->status();
+        w.Key("reachable");
+        w.Bool(h.reachable);
+        w.Key("brokers");
+        w.Int(h.brokers);
+        if (!h.reachable && !h.error.empty()) {
+            w.Key("error");
+            w.String(h.error.c_str());
+        }
+    }
+    w.Key("topics_ready");
+    w.Bool(topics_ready_.load());
+    w.Key("topics");
+    w.StartArray();
+    for (const auto& t : kafka::omnibus_topics(config_.kafka)) w.String(t.name.c_str());
+    w.EndArray();
+    w.Key("producer_in_flight");
+    w.Uint64(producer_ ? producer_->in_flight() : 0);
+    w.EndObject();
+    w.Key("channels");
+    w.StartArray();
+    for (const auto& c : config_.channels) {
+        w.StartObject();
+        w.Key("name");
+        w.String(c.name().c_str());
+        w.Key("type");
+        w.String(c.type().c_str());
+        w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize()) + "\n";
+}
+
+void Daemon::reload() {
+    systemd::notify_reloading();
+    auto result = load_daemon_config(config_path_, registry_);
+    if (!result.ok()) {
+        for (const auto& d : result.diagnostics)
+            lg.error("reload refused: invalid config; still running on the old one", {{"problem", d.to_string()}});
+        systemd::notify_reloaded(ready() ? "ready" : "running; waiting for Kafka");
+        return;
+    }
+    DaemonConfig next = to_daemon_config(*result.config);
+    std::vector<std::string> applied, needs_restart;
+    for (const auto& path : config::diff(config_.root, next.root)) {
+        if (reloadable(path)) applied.push_back(path);
+        else needs_restart.push_back(path);
+    }
+    for (const auto& path : applied) {
+        if (path == "log.level") {
+            config_.log_level = next.log_level;
+            log::set_level(next.log_level);
+        } else if (path == "admin.token") {
+            config_.admin.token = next.admin.token;
+            admin_->set_token(next.admin.token);
+        }
+    }
+    for (const auto& path : needs_restart)
+        lg.warn("reload: this change needs a restart; still running on the old value", {{"option", path}});
+    std::string applied_list;
+    for (const auto& p : applied) applied_list += (applied_list.empty() ? "" : ",") + p;
+    lg.info("reloaded", {{"applied", applied_list}, {"needs_restart", needs_restart.size()}});
+    systemd::notify_reloaded(ready() ? "ready" : "running; waiting for Kafka");
+}
+
+void Daemon::shutdown() {
+    if (shut_down_) return;
+    shut_down_ = true;
+    auto t0 = std::chrono::steady_clock::now();
+    systemd::notify_stopping();
+    lg.info("shutting down", {{"timeout_ms", config_.shutdown_timeout.count()}});
+
+    // 1. Stop taking work from outside.
+    for (auto it = channels_.rbegin(); it != channels_.rend(); ++it) (*it)->stop();
+    // 2. Stop the topic keeper.
+    {
+        std::lock_guard lock(topics_mu_);
+        stopping_ = true;
+    }
+    topics_cv_.notify_all();
+    if (topic_keeper_.joinable()) topic_keeper_.join();
+    // 3. Flush what the channels produced: every event is acknowledged or reported failed.
+    size_t left = 0;
+    if (producer_) {
+        auto budget = config_.shutdown_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     std::chrono::steady_clock::now() - t0);
+        left = producer_->flush(std::max(budget, std::chrono::milliseconds(0)));
+    }
+    channels_.clear();
+    producer_.reset();  // purges what is left; every callback has run
+    health_.reset();
+    if (admin_) admin_->stop();
+    embedded_.reset();
+    auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (left) lg.error("shutdown: events not acknowledged in time were reported failed", {{"count", left}});
+    lg.info("stopped", {{"seconds", took}});
+}
+
+}  // namespace omnibus::daemon

@@ -1,0 +1,87 @@
+// The daemon: builds every component from a validated config, starts them in
+// order, answers readiness and status, reloads on SIGHUP and drains on SIGTERM.
+//
+// Threads: start(), reload() and shutdown() are called by the main thread
+// (the signal loop) only. readiness() and status_json() are called from admin
+// server threads and read only atomics and components that are themselves
+// thread-safe. The topic keeper thread owns the ensure-topics retries.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connectors/registry.h"
+#include "daemon/admin_server.h"
+#include "daemon/daemon_config.h"
+#include "metrics/metrics.h"
+
+namespace omnibus::kafka {
+class EmbeddedCluster;
+class Producer;
+class HealthProbe;
+}  // namespace omnibus::kafka
+
+namespace omnibus::daemon {
+
+class Daemon {
+public:
+    Daemon(std::string config_path, DaemonConfig config, const connectors::Registry& registry,
+           metrics::Registry& metrics);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    // Starts Kafka (embedded or client side), the admin API and the channels.
+    // Throws std::runtime_error when something cannot start at all (a port in
+    // use, a channel that refuses its config). Kafka being unreachable is not
+    // such a failure: the daemon runs, reports not-ready and keeps retrying.
+    void start();
+
+    // Re-reads the config file. Invalid: logged, old config kept. Valid: the
+    // reloadable options are applied; every other change is logged as needing
+    // a restart and the daemon keeps running on the old values.
+    void reload();
+
+    // Stops accepting, flushes the producer and stops everything, within
+    // shutdown.timeout. Idempotent.
+    void shutdown();
+
+    bool ready() const;
+    std::vector<ReadinessCheck> readiness() const;
+    std::string status_json() const;
+    const std::string& bootstrap_servers() const { return config_.kafka.brokers; }
+    uint16_t admin_port() const;
+
+private:
+    void keep_topics();  // topic keeper thread
+
+    std::string config_path_;
+    DaemonConfig config_;  // the running config; changed only by reload() on the main thread
+    const connectors::Registry& registry_;
+    metrics::Registry& metrics_;
+    std::chrono::steady_clock::time_point started_;
+    std::chrono::system_clock::time_point started_wall_;
+
+    std::unique_ptr<kafka::EmbeddedCluster> embedded_;
+    std::unique_ptr<kafka::Producer> producer_;
+    std::unique_ptr<kafka::HealthProbe> health_;
+    std::unique_ptr<AdminServer> admin_;
+    std::vector<std::unique_ptr<connectors::Connector>> channels_;
+
+    std::atomic<bool> topics_ready_{false};
+    mutable std::mutex topics_mu_;  // with topics_cv_: wakes the keeper for shutdown
+    std::condition_variable topics_cv_;
+    std::string topics_error_;  // guarded by topics_mu_
+    bool stopping_ = false;     // guarded by topics_mu_
+    std::thread topic_keeper_;
+    std::atomic<bool> ready_logged_{false};
+    bool shut_down_ = false;
+};
+
+}  // namespace omnibus::daemon

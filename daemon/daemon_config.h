@@ -1,0 +1,50 @@
+// The daemon's configuration schema (log, admin, kafka, shutdown, channels) and
+// its translation into the settings each component takes. The options are
+// declared once here; validation, defaults and docs/configuration.md follow.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "config/section.h"
+#include "config/spec.h"
+#include "daemon/admin_server.h"
+#include "kafka/settings.h"
+#include "log/log.h"
+
+namespace omnibus::connectors {
+class Registry;
+}
+
+namespace omnibus::daemon {
+
+struct DaemonConfig {
+    config::Section root;
+    log::Level log_level = log::Level::info;
+    AdminSettings admin;
+    kafka::KafkaSettings kafka;
+    std::chrono::milliseconds shutdown_timeout{4000};
+    std::vector<config::Section> channels;
+};
+
+// The whole schema. `registry` provides the channel types and must outlive
+// every load made with the returned spec.
+config::Spec daemon_schema(const connectors::Registry& registry);
+
+// Reads a validated config into component settings.
+DaemonConfig to_daemon_config(const config::Section& root);
+
+// Loads and validates `path`: every problem at once, as FILE:LINE:COL: message.
+config::LoadResult load_daemon_config(const std::string& path, const connectors::Registry& registry,
+                                      const config::LoadOptions& options = {});
+
+// One line describing a valid config, e.g.
+// "config/quickstart.yaml: ok: kafka embedded, admin 127.0.0.1:9090, 0 channels".
+std::string summarize(const std::string& path, const DaemonConfig& cfg);
+
+// Options that SIGHUP applies without a restart; every other change needs one.
+bool reloadable(const std::string& option_path);
+
+}  // namespace omnibus::daemon

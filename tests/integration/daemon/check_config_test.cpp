@@ -1,0 +1,106 @@
+// omnibusd --check-config: every problem at once as FILE:LINE:COL: message and
+// exit 1, or a one-line summary and exit 0; secrets never echoed.
+#include <catch2/catch.hpp>
+
+#include "daemon_fixture.h"
+
+using namespace omnibus::test;
+using namespace std::chrono_literals;
+
+namespace {
+struct Checked {
+    int code;
+    std::string output;
+};
+Checked check(const std::string& path, std::vector<std::string> env = {}) {
+    Process p({omnibusd_path(), "--check-config", path}, std::move(env));
+    REQUIRE(p.wait_exit(10s));
+    return {p.exit_code(), p.output()};
+}
+}  // namespace
+
+TEST_CASE("the shipped configs are valid") {
+    auto quick = check(std::string(OMNIBUS_SOURCE_DIR) + "/config/quickstart.yaml");
+    CHECK(quick.code == 0);
+    CHECK(quick.output.find("quickstart.yaml: ok: kafka embedded, admin 127.0.0.1:9090") != std::string::npos);
+    auto prod = check(std::string(OMNIBUS_SOURCE_DIR) + "/config/omnibus.yaml", {"OMNIBUS_KAFKA_PASSWORD=x"});
+    CHECK(prod.code == 0);
+    CHECK(std::count(prod.output.begin(), prod.output.end(), '\n') == 1);
+}
+
+TEST_CASE("every problem of a file is reported at once with its position") {
+    TempFile f(R"(log:
+  levle: info
+admin:
+  listen: 0.0.0.0:9090
+kafka:
+  partitions: abc
+  replication_factor: 0
+  message_timeout: 5 parsecs
+)");
+    auto r = check(f.path());
+    CHECK(r.code == 1);
+    const auto& p = f.path();
+    CHECK(r.output.find(p + ":2:3: unknown option 'log.levle'; did you mean 'level'?") != std::string::npos);
+    CHECK(r.output.find(p + ":6:15: kafka.partitions: expected an integer") != std::string::npos);
+    CHECK(r.output.find(p + ":7:23: kafka.replication_factor: expected 1 to 100") != std::string::npos);
+    CHECK(r.output.find(p + ":8:20: kafka.message_timeout:") != std::string::npos);
+}
+
+TEST_CASE("cross-field rules: brokers without embedded, token off loopback, reserved client properties") {
+    TempFile f(R"(admin:
+  listen: 0.0.0.0:9090
+kafka:
+  client:
+    enable.idempotence: "false"
+    no.such.property: 1
+)");
+    auto r = check(f.path());
+    CHECK(r.code == 1);
+    CHECK(r.output.find("kafka.brokers is required unless kafka.embedded is true") != std::string::npos);
+    CHECK(r.output.find(f.path() + ":2:11: admin.listen 0.0.0.0:9090 is not a loopback address: admin.token is required") !=
+          std::string::npos);
+}
+
+TEST_CASE("reserved and unknown librdkafka properties are reported without their values") {
+    TempFile f(R"(kafka:
+  brokers: 127.0.0.1:9092
+  client:
+    enable.idempotence: "hide-me-1"
+    no.such.property: hide-me-2
+)");
+    auto r = check(f.path());
+    CHECK(r.code == 1);
+    CHECK(r.output.find("enable.idempotence") != std::string::npos);
+    CHECK(r.output.find("no.such.property") != std::string::npos);
+    CHECK(r.output.find("hide-me") == std::string::npos);
+}
+
+TEST_CASE("substitution: unset variables and unreadable files are named, secrets never shown") {
+    TempFile f(R"(admin:
+  token: ${env:OMNIBUS_T_UNSET_VAR}
+kafka:
+  brokers: 127.0.0.1:9092
+  partitions: ${env:OMNIBUS_T_SECRET_NUM}
+  client:
+    sasl.password: ${file:/nonexistent/omnibus/secret}
+)");
+    auto r = check(f.path(), {"OMNIBUS_T_SECRET_NUM=hunter2-not-a-number"});
+    CHECK(r.code == 1);
+    CHECK(r.output.find("OMNIBUS_T_UNSET_VAR") != std::string::npos);
+    CHECK(r.output.find("/nonexistent/omnibus/secret") != std::string::npos);
+    CHECK(r.output.find(f.path() + ":5:15: kafka.partitions:") != std::string::npos);
+    CHECK(r.output.find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("a missing file and a YAML syntax error are one clear message each") {
+    auto missing = check("/nonexistent/omnibus.yaml");
+    CHECK(missing.code == 1);
+    CHECK(missing.output.find("/nonexistent/omnibus.yaml: cannot read: No such file or directory") != std::string::npos);
+
+    TempFile f("kafka:\n  embedded: true\n  brokers: [a, b\n");
+    auto r = check(f.path());
+    CHECK(r.code == 1);
+    CHECK(r.output.find(f.path() + ":") != std::string::npos);
+    CHECK(r.output.find("1 problem") != std::string::npos);
+}
