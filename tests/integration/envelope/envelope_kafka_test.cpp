@@ -11,7 +11,7 @@ using namespace omnibus;
 using namespace omnibus::kafka;
 using namespace omnibus::kafka::test;
 
-TEST_CASE("kcat shows an envelope's ce_* headers and JSON body; a consumer decodes the same envelope") {
+TEST_CASE("kcat shows an envelope's ce_ headers and JSON body, and a consumer decodes the same envelope") {
     EmbeddedCluster cluster;
     KafkaSettings s = settings_for(cluster);
     cluster.create_topic("omnibus.inbound", 3);

@@ -72,7 +72,7 @@ TEST_CASE("metrics are served in the Prometheus text format") {
     CHECK(r->body.find("omnibus_test_things_total{channel=\"wa\"} 5\n") != std::string::npos);
 }
 
-TEST_CASE("added routes receive captures, query and body; unknown paths are 404 JSON") {
+TEST_CASE("added routes receive captures, query and body, and unknown paths are 404 JSON") {
     Fixture f;
     f.server.route("POST", R"(/v1/customers/([^/]+)/identities)", [](const AdminRequest& r) {
         return AdminResponse{201, "application/json",
