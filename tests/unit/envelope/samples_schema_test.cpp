@@ -3,6 +3,8 @@
 // and the fuzz corpus replays cleanly.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <rapidjson/document.h>
 #include <sys/wait.h>
 
@@ -69,7 +71,9 @@ Run run(const std::string& command) {
 
 // Runs validate_schema.py on the given JSON texts, written to the build tree.
 Run validate_with_schema(const std::vector<std::pair<std::string, std::string>>& named_bodies, bool strict) {
-    const fs::path dir = fs::path(OMNIBUS_BINARY_DIR) / "tests/envelope-schema" / (strict ? "strict" : "open");
+    // One directory per process: ctest runs several of these test cases at once.
+    const fs::path dir = fs::path(OMNIBUS_BINARY_DIR) / "tests/envelope-schema" /
+                         ((strict ? "strict-" : "open-") + std::to_string(::getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
     std::string cmd = "python3 '" + (kSource / "tests/unit/envelope/validate_schema.py").string() + "'" +
@@ -79,7 +83,9 @@ Run validate_with_schema(const std::vector<std::pair<std::string, std::string>>&
         std::ofstream(file, std::ios::binary) << body;
         cmd += " '" + file.string() + "'";
     }
-    return run(cmd);
+    Run r = run(cmd);
+    fs::remove_all(dir);
+    return r;
 }
 
 }  // namespace
