@@ -164,6 +164,11 @@ void AdminServer::start() {
         bound_port_ = settings_.port;
     }
     thread_ = std::thread([this] { server_->listen_after_bind(); });
+    // cpp-httplib's stop() does nothing until the listen loop runs, so a stop()
+    // right after start() would leave the thread listening forever: wait for it.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!server_->is_running() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     lg.info("listening", {{"host", settings_.host}, {"port", bound_port_}, {"auth", !settings_.token.empty()}});
 }
 
