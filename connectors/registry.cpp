@@ -3,11 +3,13 @@
 
 #include <stdexcept>
 
+#include "connectors/whatsapp/whatsapp_connector.h"
+
 namespace omnibus::connectors {
 
-void register_builtin_connectors(Registry& /*registry*/) {
-    // One line per channel family, each implemented in its own folder:
-    //   register_whatsapp(registry);
+void register_builtin_connectors(Registry& registry) {
+    // One line per channel family, each implemented in its own folder.
+    registry.add(whatsapp::connector_type());
 }
 
 void Registry::add(ConnectorType type) {

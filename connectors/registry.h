@@ -15,6 +15,7 @@
 
 #include "config/section.h"
 #include "config/spec.h"
+#include "edge/edge_server.h"
 
 namespace omnibus::kafka {
 class Producer;
@@ -32,6 +33,8 @@ struct ConnectorContext {
     const kafka::KafkaSettings& kafka;  // topic prefix and the rest of the Kafka settings
     kafka::Producer& producer;          // the daemon's one producer (acks=all, idempotent)
     metrics::Registry& metrics;
+    edge::EdgeServer& edge;             // add /webhooks/<name> routes here; the daemon starts it after the channels
+    std::string state_dir;              // writable; a channel keeps its state under <state_dir>/channels/<name>/
 };
 
 // One running channel instance. start() may throw on start-up failures (they

@@ -4,7 +4,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <filesystem>
 #include <stdexcept>
+#include <system_error>
 
 #include "daemon/systemd_notify.h"
 #include "kafka/embedded_cluster.h"
@@ -62,18 +64,27 @@ void Daemon::start() {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     });
 
+    std::error_code ec;
+    std::filesystem::create_directories(config_.state_dir, ec);
+    if (ec) throw std::runtime_error("state_dir " + config_.state_dir + ": " + ec.message());
+
+    // Channels register their routes on the edge; it starts listening once all are in place.
+    edge_ = std::make_unique<edge::EdgeServer>(config_.edge, metrics_);
     for (const auto& block : config_.channels) {
         const connectors::ConnectorType* type = registry_.find(block.type());
         if (!type) throw std::runtime_error("channel " + block.name() + ": unknown type " + block.type());
-        connectors::ConnectorContext ctx{block, kcfg, *producer_, metrics_};
+        connectors::ConnectorContext ctx{block, kcfg, *producer_, metrics_, *edge_, config_.state_dir};
         auto channel = type->create(ctx);
         channel->start();
         lg.info("channel started", {{"channel", block.name()}, {"type", block.type()}});
         channels_.push_back(std::move(channel));
     }
+    edge_->start();
 
     lg.info("started", {{"config", config_path_},
                         {"admin", config_.admin.host + ":" + std::to_string(admin_->port())},
+                        {"edge", config_.edge.host + ":" + std::to_string(edge_->port())},
+                        {"tls", edge_->tls()},
                         {"bootstrap_servers", kcfg.brokers},
                         {"channels", config_.channels.size()}});
     systemd::notify_ready("running; waiting for Kafka");
@@ -142,6 +153,7 @@ std::vector<ReadinessCheck> Daemon::readiness() const {
 }
 
 uint16_t Daemon::admin_port() const { return admin_ ? admin_->port() : 0; }
+uint16_t Daemon::edge_port() const { return edge_ ? edge_->port() : 0; }
 
 std::string Daemon::status_json() const {
     rapidjson::StringBuffer buf;
@@ -183,6 +195,17 @@ std::string Daemon::status_json() const {
     w.Key("producer_in_flight");
     w.Uint64(producer_ ? producer_->in_flight() : 0);
     w.EndObject();
+    if (edge_) {
+        w.Key("edge");
+        w.StartObject();
+        w.Key("listen");
+        w.String((config_.edge.host + ":" + std::to_string(edge_->port())).c_str());
+        w.Key("tls");
+        w.Bool(edge_->tls());
+        w.Key("connections");
+        w.Uint64(edge_->connections());
+        w.EndObject();
+    }
     w.Key("channels");
     w.StartArray();
     for (const auto& c : config_.channels) {
@@ -237,7 +260,10 @@ void Daemon::shutdown() {
     systemd::notify_stopping();
     lg.info("shutting down", {{"timeout_ms", config_.shutdown_timeout.count()}});
 
-    // 1. Stop taking work from outside.
+    // 1. Stop taking work from outside: the edge stops accepting and lets the
+    //    requests in flight finish (their answers wait for Kafka acks), then the
+    //    channels stop their own work.
+    if (edge_) edge_->stop();
     for (auto it = channels_.rbegin(); it != channels_.rend(); ++it) (*it)->stop();
     // 2. Stop the topic keeper.
     {

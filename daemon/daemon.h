@@ -57,6 +57,7 @@ public:
     std::string status_json() const;
     const std::string& bootstrap_servers() const { return config_.kafka.brokers; }
     uint16_t admin_port() const;
+    uint16_t edge_port() const;
 
 private:
     void keep_topics();  // topic keeper thread
@@ -72,6 +73,7 @@ private:
     std::unique_ptr<kafka::Producer> producer_;
     std::unique_ptr<kafka::HealthProbe> health_;
     std::unique_ptr<AdminServer> admin_;
+    std::unique_ptr<edge::EdgeServer> edge_;
     std::vector<std::unique_ptr<connectors::Connector>> channels_;
 
     std::atomic<bool> topics_ready_{false};

@@ -2,6 +2,7 @@
 #include "daemon/daemon_config.h"
 
 #include "connectors/registry.h"
+#include "edge/edge_config.h"
 #include "kafka/client_config.h"
 
 namespace omnibus::daemon {
@@ -94,8 +95,13 @@ config::Spec shutdown_spec() {
 
 config::Spec daemon_schema(const connectors::Registry& registry) {
     config::Spec root("", "omnibusd configuration file.");
+    root.string("state_dir")
+        .def("/var/lib/omnibus")
+        .describe("Writable directory for local state (dedup windows, state stores). The systemd unit's "
+                  "StateDirectory is /var/lib/omnibus.");
     root.section(log_spec());
     root.section(admin_spec());
+    root.section(edge::edge_spec());
     root.section(kafka_spec());
     root.section(shutdown_spec());
     root.blocks("channels", registry.block_types())
@@ -114,6 +120,9 @@ DaemonConfig to_daemon_config(const config::Section& root) {
     c.admin.port = admin.address("listen").port;
     if (admin.has("token")) c.admin.token = admin.secret("token");
 
+    c.edge = edge::edge_settings(root.section("edge"));
+    c.state_dir = root.string("state_dir");
+
     const auto& k = root.section("kafka");
     c.kafka.embedded = k.boolean("embedded");
     c.kafka.embedded_brokers = static_cast<int>(k.integer("embedded_brokers"));
@@ -128,6 +137,8 @@ DaemonConfig to_daemon_config(const config::Section& root) {
     c.kafka.admin_timeout = k.duration("admin_timeout");
 
     c.shutdown_timeout = root.section("shutdown").duration("timeout");
+    // The edge drains first and must leave time for the producer flush after it.
+    c.edge.shutdown_timeout = std::min(c.edge.shutdown_timeout, c.shutdown_timeout * 3 / 4);
     c.kafka.close_timeout = c.shutdown_timeout;
     c.channels = root.blocks("channels");
     return c;
@@ -142,6 +153,7 @@ config::LoadResult load_daemon_config(const std::string& path, const connectors:
 std::string summarize(const std::string& path, const DaemonConfig& cfg) {
     std::string s = path + ": ok: kafka ";
     s += cfg.kafka.embedded ? "embedded" : cfg.kafka.brokers;
+    s += ", edge " + cfg.edge.host + ":" + std::to_string(cfg.edge.port);
     s += ", admin " + cfg.admin.host + ":" + std::to_string(cfg.admin.port);
     s += ", " + std::to_string(cfg.channels.size()) + (cfg.channels.size() == 1 ? " channel" : " channels");
     if (!cfg.channels.empty()) {

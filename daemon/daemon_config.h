@@ -11,6 +11,7 @@
 #include "config/section.h"
 #include "config/spec.h"
 #include "daemon/admin_server.h"
+#include "edge/edge_server.h"
 #include "kafka/settings.h"
 #include "log/log.h"
 
@@ -24,7 +25,9 @@ struct DaemonConfig {
     config::Section root;
     log::Level log_level = log::Level::info;
     AdminSettings admin;
+    edge::EdgeSettings edge;
     kafka::KafkaSettings kafka;
+    std::string state_dir;
     std::chrono::milliseconds shutdown_timeout{4000};
     std::vector<config::Section> channels;
 };

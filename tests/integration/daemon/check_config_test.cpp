@@ -22,7 +22,7 @@ Checked check(const std::string& path, std::vector<std::string> env = {}) {
 TEST_CASE("the shipped configs are valid") {
     auto quick = check(std::string(OMNIBUS_SOURCE_DIR) + "/config/quickstart.yaml");
     CHECK(quick.code == 0);
-    CHECK(quick.output.find("quickstart.yaml: ok: kafka embedded, admin 127.0.0.1:9090") != std::string::npos);
+    CHECK(quick.output.find("quickstart.yaml: ok: kafka embedded, edge 0.0.0.0:8080, admin 127.0.0.1:9090") != std::string::npos);
     auto prod = check(std::string(OMNIBUS_SOURCE_DIR) + "/config/omnibus.yaml", {"OMNIBUS_KAFKA_PASSWORD=x"});
     CHECK(prod.code == 0);
     CHECK(std::count(prod.output.begin(), prod.output.end(), '\n') == 1);

@@ -38,10 +38,14 @@ private:
     std::string path_;
 };
 
+// Every daemon a test starts binds loopback only, on ports the kernel picks.
 inline const char* kEmbeddedConfig = R"(
+state_dir: /tmp/omnibus-test-state
 log:
   level: info
 admin:
+  listen: 127.0.0.1:0
+edge:
   listen: 127.0.0.1:0
 kafka:
   embedded: true
@@ -71,6 +75,14 @@ public:
             },
             timeout);
         return port_;
+    }
+
+    // The edge port from the "started" line (after admin_port() found that line).
+    int edge_port() {
+        static const std::regex re(R"re("msg":"started".*"edge":"127\.0\.0\.1:(\d+)")re");
+        std::smatch m;
+        std::string out = proc_.output();
+        return std::regex_search(out, m, re) ? std::stoi(m[1]) : 0;
     }
 
     httplib::Result get(const std::string& path, const httplib::Headers& headers = {}) {

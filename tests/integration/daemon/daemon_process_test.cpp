@@ -72,6 +72,15 @@ TEST_CASE("the daemon starts on the embedded cluster, is ready within two second
     CHECK(listing.find("topic \"omnibus.inbound\" with 2 partitions") != std::string::npos);
     CHECK(listing.find("topic \"omnibus.identity\" with 1 partitions") != std::string::npos);
 
+    // The public edge is up: an unknown channel is a JSON 404, nothing more.
+    REQUIRE(d.edge_port() > 0);
+    httplib::Client edge("127.0.0.1", d.edge_port());
+    auto unknown = edge.Post("/webhooks/nope", "{}", "application/json");
+    REQUIRE(unknown);
+    CHECK(unknown->status == 404);
+    CHECK(unknown->body.find("\"error\"") != std::string::npos);
+    CHECK(std::string(doc["edge"]["listen"].GetString()) == "127.0.0.1:" + std::to_string(d.edge_port()));
+
     auto metrics = d.get("/metrics");
     REQUIRE(metrics);
     CHECK(metrics->body.find("omnibus_daemon_ready 1\n") != std::string::npos);
@@ -111,7 +120,8 @@ TEST_CASE("SIGINT drains and exits cleanly within five seconds") {
 }
 
 TEST_CASE("with Kafka unreachable the daemon runs, reports not-ready, and keeps retrying") {
-    std::string cfg = "admin:\n  listen: 127.0.0.1:0\nkafka:\n  brokers: 127.0.0.1:" +
+    std::string cfg = "state_dir: /tmp/omnibus-test-state\nadmin:\n  listen: 127.0.0.1:0\nedge:\n  listen: 127.0.0.1:0\n"
+                      "kafka:\n  brokers: 127.0.0.1:" +
                       std::to_string(closed_port()) + "\n  admin_timeout: 300ms\n";
     Daemon d(cfg);
     REQUIRE(d.admin_port() > 0);

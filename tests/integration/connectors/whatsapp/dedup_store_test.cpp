@@ -1,0 +1,136 @@
+// The persistent dedup window on a real RocksDB directory, with a fake clock:
+// claims, waiters, expiry, and what survives a reopen.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "connectors/whatsapp/dedup_store.h"
+
+using namespace omnibus::connectors::whatsapp;
+using namespace std::chrono_literals;
+using Seen = DedupStore::Seen;
+
+namespace {
+
+struct Dir {
+    Dir() {
+        char tmpl[] = "/tmp/omnibus-dedup-XXXXXX";
+        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+        path = tmpl;
+    }
+    ~Dir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::string path;
+};
+
+struct FakeClock {
+    std::atomic<std::int64_t> now{1'700'000'000'000};
+    std::function<std::int64_t()> fn() {
+        return [this] { return now.load(); };
+    }
+};
+
+DedupStore::Options options(const Dir& d, FakeClock& c) {
+    return DedupStore::Options{d.path + "/channels/wa/dedup", 1h, c.fn()};
+}
+
+void accept(DedupStore& s, const std::vector<DedupKey>& keys) {
+    std::vector<Seen> seen;
+    s.claim(keys, seen, [](bool) {});
+    std::vector<DedupKey> claimed;
+    for (size_t i = 0; i < keys.size(); ++i)
+        if (seen[i] == Seen::claimed) claimed.push_back(keys[i]);
+    s.settle(claimed, std::vector<unsigned char>(claimed.size(), 1));
+}
+
+}  // namespace
+
+TEST_CASE("dedup store: claimed → accepted is a duplicate, a failed claim is forgotten") {
+    Dir dir;
+    FakeClock clock;
+    DedupStore store(options(dir, clock));
+    const DedupKey a = dedup_key("m\x1fwamid.A"), b = dedup_key("m\x1fwamid.B");
+    CHECK_FALSE(a == b);
+    CHECK(dedup_key("m\x1fwamid.A") == a);
+
+    std::vector<Seen> seen;
+    store.claim(std::vector<DedupKey>{a, b}, seen, [](bool) {});
+    CHECK(seen == std::vector<Seen>{Seen::claimed, Seen::claimed});
+    store.settle(std::vector<DedupKey>{a, b}, std::vector<unsigned char>{1, 0});
+    CHECK(store.contains(a));
+    CHECK_FALSE(store.contains(b));
+
+    store.claim(std::vector<DedupKey>{a, b}, seen, [](bool) {});
+    CHECK(seen == std::vector<Seen>{Seen::accepted, Seen::claimed});
+}
+
+TEST_CASE("dedup store: an id in flight elsewhere waits for the owner's outcome") {
+    Dir dir;
+    FakeClock clock;
+    DedupStore store(options(dir, clock));
+    const DedupKey k = dedup_key("m\x1fwamid.X");
+    std::vector<Seen> seen;
+    store.claim(std::vector<DedupKey>{k}, seen, [](bool) {});
+    REQUIRE(seen.front() == Seen::claimed);
+
+    std::vector<int> outcomes;
+    store.claim(std::vector<DedupKey>{k, k}, seen, [&](bool ok) { outcomes.push_back(ok ? 1 : 0); });
+    CHECK(seen == std::vector<Seen>{Seen::in_flight, Seen::in_flight});
+    CHECK(outcomes.empty());
+    store.settle(std::vector<DedupKey>{k}, std::vector<unsigned char>{0});  // the owner failed
+    CHECK(outcomes == std::vector<int>{0, 0});
+
+    // Retried: claimed again, and this time accepted.
+    outcomes.clear();
+    store.claim(std::vector<DedupKey>{k}, seen, [](bool) {});
+    REQUIRE(seen.front() == Seen::claimed);
+    store.claim(std::vector<DedupKey>{k}, seen, [&](bool ok) { outcomes.push_back(ok ? 1 : 0); });
+    store.settle(std::vector<DedupKey>{k}, std::vector<unsigned char>{1});
+    CHECK(outcomes == std::vector<int>{1});
+    CHECK(store.contains(k));
+}
+
+TEST_CASE("dedup store: ids expire after the window, in memory and on disk, the rest survive a reopen") {
+    Dir dir;
+    FakeClock clock;
+    const DedupKey old_id = dedup_key("m\x1fwamid.old"), new_id = dedup_key("m\x1fwamid.new");
+    {
+        DedupStore store(options(dir, clock));
+        accept(store, {old_id});
+        clock.now += std::chrono::milliseconds(30min).count();
+        accept(store, {new_id});
+        store.flush();
+        CHECK(store.size() == 2);
+        clock.now += std::chrono::milliseconds(45min).count();  // old_id is 75 min old, new_id 45 min
+        CHECK_FALSE(store.contains(old_id));
+        CHECK(store.contains(new_id));
+    }
+    {
+        DedupStore store(options(dir, clock));  // reopened: only the unexpired one is loaded
+        CHECK(store.size() == 1);
+        CHECK(store.contains(new_id));
+        CHECK_FALSE(store.contains(old_id));
+        std::vector<Seen> seen;
+        store.claim(std::vector<DedupKey>{old_id, new_id}, seen, [](bool) {});
+        CHECK(seen == std::vector<Seen>{Seen::claimed, Seen::accepted});
+        store.settle(std::vector<DedupKey>{old_id}, std::vector<unsigned char>{0});
+    }
+    clock.now += std::chrono::milliseconds(2h).count();
+    DedupStore store(options(dir, clock));
+    CHECK(store.size() == 0);
+}
+
+TEST_CASE("dedup store: a second open of the same directory fails with a clear error while the first is open") {
+    Dir dir;
+    FakeClock clock;
+    DedupStore first(options(dir, clock));
+    CHECK_THROWS_WITH(DedupStore(options(dir, clock)), Catch::Contains("dedup store") && Catch::Contains("lock"));
+    first.close();
+    CHECK_NOTHROW(DedupStore(options(dir, clock)));
+}
