@@ -16,6 +16,7 @@
 #include "kafka/consumer.h"
 #include "kafka/embedded_cluster.h"
 #include "kafka/producer.h"
+#include "support/process.h"
 #include "support/wait.h"
 
 namespace omnibus::kafka::test {
@@ -105,15 +106,7 @@ inline int64_t high_watermark_total(const KafkaSettings& s, const std::string& t
 }
 
 // Runs a shell command and returns its standard output.
-inline std::string run(const std::string& cmd) {
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-    if (!pipe) throw std::runtime_error("popen failed: " + cmd);
-    std::string out;
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), pipe.get())) > 0) out.append(buf.data(), n);
-    return out;
-}
+inline std::string run(const std::string& cmd) { return omnibus::test::run_capture(cmd); }
 
 inline std::vector<std::string> split(const std::string& s, char sep) {
     std::vector<std::string> out;
