@@ -6,6 +6,7 @@
 // which fetches the digest and re-derives the pads on every call. The unit
 // tests check it against HMAC() and the RFC 4231 vectors.
 #include "connectors/meta/webhook_signature.h"
+#include "encoding/hex.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -28,13 +29,6 @@ struct MdFree {
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 using Md = std::unique_ptr<EVP_MD, MdFree>;
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 }  // namespace
 
@@ -111,8 +105,8 @@ SignatureCheck WebhookSigner::verify(std::string_view raw_body, std::string_view
         return SignatureCheck::malformed;
     unsigned char claimed[kDigest];
     for (std::size_t i = 0; i < kDigest; ++i) {
-        const int hi = hex_value(header[kPrefix.size() + 2 * i]);
-        const int lo = hex_value(header[kPrefix.size() + 2 * i + 1]);
+        const int hi = encoding::hex_digit_value(header[kPrefix.size() + 2 * i]);
+        const int lo = encoding::hex_digit_value(header[kPrefix.size() + 2 * i + 1]);
         if (hi < 0 || lo < 0) return SignatureCheck::malformed;
         claimed[i] = static_cast<unsigned char>(hi << 4 | lo);
     }
@@ -123,14 +117,13 @@ SignatureCheck WebhookSigner::verify(std::string_view raw_body, std::string_view
 }
 
 std::string WebhookSigner::sign(std::string_view raw_body) const {
-    static constexpr char kHex[] = "0123456789abcdef";
     unsigned char digest[kDigest];
     mac(raw_body, digest);
     std::string out(kPrefix);
     out.reserve(kPrefix.size() + 2 * kDigest);
     for (const unsigned char b : digest) {
-        out += kHex[b >> 4];
-        out += kHex[b & 0x0F];
+        out += encoding::kHexDigits[b >> 4];
+        out += encoding::kHexDigits[b & 0x0F];
     }
     return out;
 }

@@ -1,6 +1,7 @@
 // WhatsApp Cloud API webhook bodies → envelopes and delivery statuses, in
 // one pass over one RapidJSON document (see whatsapp_codec.h, README.md).
 #include "connectors/whatsapp/whatsapp_codec.h"
+#include "encoding/hex.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -125,7 +126,6 @@ std::string identity(std::string_view scheme, std::string_view value) {
 
 // Media sha256 comes as base64 (44 chars) in webhooks; the envelope wants hex.
 std::optional<std::string> sha256_hex(std::string_view v) {
-    static constexpr char kHex[] = "0123456789abcdef";
     if (v.size() == 64) {
         std::string out(v);
         for (char& c : out) {
@@ -161,8 +161,8 @@ std::optional<std::string> sha256_hex(std::string_view v) {
     std::string out;
     out.reserve(64);
     for (std::size_t i = 0; i < 32; ++i) {
-        out += kHex[bytes[i] >> 4];
-        out += kHex[bytes[i] & 0x0F];
+        out += encoding::kHexDigits[bytes[i] >> 4];
+        out += encoding::kHexDigits[bytes[i] & 0x0F];
     }
     return out;
 }
@@ -170,7 +170,6 @@ std::optional<std::string> sha256_hex(std::string_view v) {
 // ---- ids -------------------------------------------------------------------------
 
 std::string uuid7_from(const EVP_MD* md, Timestamp at, std::string_view a, std::string_view b, std::string_view c) {
-    static constexpr char kHex[] = "0123456789abcdef";
     unsigned char h[EVP_MAX_MD_SIZE];
     unsigned len = 0;
     bool ok = false;
@@ -199,8 +198,8 @@ std::string uuid7_from(const EVP_MD* md, Timestamp at, std::string_view a, std::
     out.reserve(envelope::kIdLength);
     for (int i = 0; i < 16; ++i) {
         if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-        out += kHex[b16[i] >> 4];
-        out += kHex[b16[i] & 0x0F];
+        out += encoding::kHexDigits[b16[i] >> 4];
+        out += encoding::kHexDigits[b16[i] & 0x0F];
     }
     return out;
 }

@@ -1,17 +1,9 @@
 // Request-target handling for the edge (see url.h).
 #include "edge/url.h"
 
+#include "encoding/hex.h"
+
 namespace omnibus::edge {
-namespace {
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-}  // namespace
 
 Target split_target(std::string_view target) {
     Target t;
@@ -33,8 +25,8 @@ std::string percent_decode(std::string_view text, bool plus_is_space) {
     for (size_t i = 0; i < text.size(); ++i) {
         char c = text[i];
         if (c == '%' && i + 2 < text.size()) {
-            int hi = hex_value(text[i + 1]);
-            int lo = hex_value(text[i + 2]);
+            int hi = encoding::hex_digit_value(text[i + 1]);
+            int lo = encoding::hex_digit_value(text[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 out += static_cast<char>(hi * 16 + lo);
                 i += 2;

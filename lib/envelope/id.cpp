@@ -1,5 +1,6 @@
 // UUIDv7 generator: 48-bit ms clock, 12-bit counter (RFC 9562 method 1), 62 random bits.
 #include "envelope/id.h"
+#include "encoding/hex.h"
 
 #include <pthread.h>
 #include <sys/random.h>
@@ -67,15 +68,6 @@ std::uint64_t next_clock() {
     return next;
 }
 
-constexpr char kHex[] = "0123456789abcdef";
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 }  // namespace
 
 void new_id(char* out) {
@@ -92,8 +84,8 @@ void new_id(char* out) {
     char* p = out;
     for (int i = 0; i < 16; ++i) {
         if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-        *p++ = kHex[b[i] >> 4];
-        *p++ = kHex[b[i] & 0x0F];
+        *p++ = encoding::kHexDigits[b[i] >> 4];
+        *p++ = encoding::kHexDigits[b[i] & 0x0F];
     }
 }
 
@@ -110,7 +102,7 @@ std::optional<Timestamp> id_time(std::string_view id) {
     int n = 0;
     for (std::size_t i = 0; i < kIdLength; ++i) {
         if (i == 8 || i == 13 || i == 18 || i == 23) continue;
-        const int v = hex_value(id[i]);
+        const int v = encoding::hex_digit_value(id[i]);
         if (v < 0) return std::nullopt;
         if (n++ < 12) ms = ms << 4 | static_cast<unsigned>(v);
     }
