@@ -1,8 +1,12 @@
-// Consumer-group member: incremental rebalance, handler per record, offsets stored after the work.
+// Consumer-group member: incremental rebalance, synchronous or asynchronous handler per record,
+// offsets stored after the work.
 #include "kafka/consumer.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "kafka/client_config.h"
 #include "log/log.h"
@@ -46,16 +50,109 @@ ConsumedRecord to_record(const rd_kafka_message_t* msg) {
 
 }  // namespace
 
+namespace detail {
+
+// Where Completions post their outcome (any thread) and the consumer thread collects them.
+struct CompletionInbox {
+    struct Item {
+        TopicPartition tp;
+        uint64_t generation = 0;
+        int64_t offset = 0;
+        CompletionOutcome outcome = CompletionOutcome::done;
+    };
+
+    void post(Item item) {
+        std::lock_guard lock(mu);
+        if (!open) return;  // the consumer is gone: nothing can be stored any more
+        bool was_empty = items.empty();
+        items.push_back(std::move(item));
+        if (!was_empty) return;  // the consumer thread was woken for the first one already
+        cv.notify_one();         // a revocation waiting for records in flight
+        // A consumer_poll of the consumer thread: cut it short (rd_kafka_queue_yield keeps the
+        // wake-up for the next poll when none is running). Not needed from the consumer thread.
+        if (wake && std::this_thread::get_id() != owner) rd_kafka_queue_yield(wake.get());
+    }
+
+    std::vector<Item> take() {
+        std::lock_guard lock(mu);
+        return std::exchange(items, {});
+    }
+
+    void wait_until(Clock::time_point deadline) {
+        std::unique_lock lock(mu);
+        cv.wait_until(lock, deadline, [&] { return !items.empty(); });
+    }
+
+    void start(rd_kafka_queue_t* consumer_queue, std::thread::id consumer_thread) {
+        std::lock_guard lock(mu);
+        wake.reset(consumer_queue);
+        owner = consumer_thread;
+    }
+
+    // Before the rd_kafka_t goes: later posts are dropped.
+    void close() {
+        std::lock_guard lock(mu);
+        open = false;
+        items.clear();
+        wake.reset();
+    }
+
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Item> items;  // guarded by mu
+    bool open = true;         // guarded by mu
+    QueuePtr wake;            // guarded by mu: the consumer queue
+    std::thread::id owner;    // guarded by mu: the consumer thread
+};
+
+}  // namespace detail
+
+struct Completion::State {
+    std::shared_ptr<detail::CompletionInbox> inbox;
+    TopicPartition tp;
+    uint64_t generation = 0;
+    int64_t offset = 0;
+    std::atomic<bool> called{false};
+};
+
+Completion& Completion::operator=(Completion&& other) noexcept {
+    if (this != &other) {
+        finish(detail::CompletionOutcome::dropped);
+        state_ = std::move(other.state_);
+    }
+    return *this;
+}
+
+Completion::~Completion() { finish(detail::CompletionOutcome::dropped); }
+
+bool Completion::pending() const noexcept { return state_ && !state_->called.load(); }
+
+void Completion::finish(detail::CompletionOutcome outcome) const noexcept {
+    if (!state_ || state_->called.exchange(true)) return;
+    state_->inbox->post({state_->tp, state_->generation, state_->offset, outcome});
+}
+
 Consumer::Consumer(const KafkaSettings& settings, ConsumerOptions options, metrics::Registry& metrics)
     : settings_(settings), options_(std::move(options)) {
     if (options_.group_id.empty()) throw std::invalid_argument("kafka consumer: group_id is required");
     if (options_.topics.empty()) throw std::invalid_argument("kafka consumer: at least one topic is required");
-    if (!options_.handler) throw std::invalid_argument("kafka consumer: a record handler is required");
+    if (!options_.handler && !options_.async_handler)
+        throw std::invalid_argument("kafka consumer: a record handler is required");
+    if (options_.handler && options_.async_handler)
+        throw std::invalid_argument("kafka consumer: set either handler or async_handler, not both");
+    async_ = static_cast<bool>(options_.async_handler);
+    if (async_ && options_.max_in_flight == 0)
+        throw std::invalid_argument("kafka consumer: max_in_flight must be at least 1");
 
     metrics::Labels labels{{"group", options_.group_id}};
     consumed_ = &metrics.counter("omnibus_kafka_consumed_total", "Records handed to a consumer handler", labels);
     retried_ = &metrics.counter("omnibus_kafka_consume_retries_total", "Records a handler asked to retry", labels);
+    abandoned_ = &metrics.counter("omnibus_kafka_consume_abandoned_total",
+                                  "Records an asynchronous handler's owner abandoned (or dropped uncompleted)", labels);
     rebalances_ = &metrics.counter("omnibus_kafka_rebalances_total", "Partition assignments and revocations", labels);
+    in_flight_gauge_ = &metrics.gauge("omnibus_kafka_consume_in_flight",
+                                      "Records handed to an asynchronous handler, neither done nor abandoned", labels);
+    inbox_ = std::make_shared<detail::CompletionInbox>();
 
     ctx_.role = "consumer";
     ctx_.owner = this;
@@ -72,9 +169,11 @@ Consumer::Consumer(const KafkaSettings& settings, ConsumerOptions options, metri
         throw std::runtime_error("kafka consumer: cannot subscribe: " + std::string(rd_kafka_err2str(err)));
 
     thread_ = std::thread(&Consumer::run, this);
+    inbox_->start(rd_kafka_queue_get_consumer(rk_.get()), thread_.get_id());
     logger.info("consumer started", {{"client", rd_kafka_name(rk_.get())},
                                      {"group", options_.group_id},
-                                     {"brokers", settings_.brokers}});
+                                     {"brokers", settings_.brokers},
+                                     {"mode", async_ ? "async" : "sync"}});
 }
 
 Consumer::~Consumer() { stop(); }
@@ -88,6 +187,7 @@ bool Consumer::stop() {
         if (q) rd_kafka_queue_yield(q.get());  // cut the current consumer_poll short
     }
     thread_.join();
+    inbox_->close();  // before the handle goes: Completions still out there post nowhere
     if (closed_ok_.load()) {
         rk_.reset();
     } else {
@@ -113,12 +213,18 @@ void Consumer::set_assignment(std::vector<TopicPartition> parts) {
 
 void Consumer::run() {
     while (!stop_.load()) {
+        if (async_) {
+            apply_completions();
+            rewind_abandoned();
+            throttle();
+        }
         resume_due();
+        if (pauses_changed_) update_pauses();
         int timeout_ms = 100;
-        if (!paused_.empty()) {
-            auto next = std::min_element(paused_.begin(), paused_.end(),
-                                         [](const Paused& a, const Paused& b) { return a.resume_at < b.resume_at; });
-            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next->resume_at - Clock::now()).count();
+        for (const auto& [tp, p] : parts_) {
+            if (paused_count_ == 0) break;
+            if (!p.resume_at) continue;
+            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*p.resume_at - Clock::now()).count();
             timeout_ms = static_cast<int>(std::clamp<long long>(wait, 0, timeout_ms));
         }
         detail::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), timeout_ms));
@@ -131,16 +237,18 @@ void Consumer::run() {
             continue;
         }
         ctx_.all_brokers_down.store(false, std::memory_order_relaxed);
-        handle(msg.get());
+        if (async_) handle_async(msg.get());
+        else handle(msg.get());
     }
     closed_ok_.store(close_handle());
+    if (in_flight_ > 0) add_in_flight(-static_cast<long>(in_flight_));  // the close timed out: nobody waits
 }
 
 void Consumer::handle(const rd_kafka_message_t* msg) {
     const char* topic = rd_kafka_topic_name(msg->rkt);
     // A record of a partition waiting to be retried: librdkafka drops prefetched records on
     // pause/seek, this is the belt to those braces. It comes again from the rewind position.
-    if (!paused_.empty() && is_paused(topic, msg->partition)) return;
+    if (paused_count_ > 0 && is_paused(topic, msg->partition)) return;
 
     ConsumedRecord rec = to_record(msg);
     consumed_->inc();
@@ -167,42 +275,266 @@ void Consumer::handle(const rd_kafka_message_t* msg) {
     }
 }
 
+void Consumer::handle_async(const rd_kafka_message_t* msg) {
+    TopicPartition tp{rd_kafka_topic_name(msg->rkt), msg->partition};
+    auto it = parts_.find(tp);
+    if (it == parts_.end()) return;  // not assigned here (any more): its owner gets it
+    PartitionState& p = it->second;
+    // Fetched before a pause took effect (librdkafka drops those; belt to those braces). A
+    // partition waiting for a rewind, or rewound already, gets this record again from there.
+    // One paused at max_in_flight hands it out: it resumes at p.next, after it.
+    if (p.abandoned >= 0 || p.resume_at) return;
+
+    ConsumedRecord rec = to_record(msg);
+    consumed_->inc();
+    p.in_flight.insert(msg->offset);
+    p.next = std::max(p.next, msg->offset + 1);
+    add_in_flight(1);
+    auto state = std::make_shared<Completion::State>();
+    state->inbox = inbox_;
+    state->tp = tp;
+    state->generation = p.generation;
+    state->offset = msg->offset;
+    try {
+        options_.async_handler(rec, Completion(std::move(state)));
+    } catch (const std::exception& e) {
+        logger.error("asynchronous record handler threw; the record counts as abandoned",
+                     {{"topic", tp.topic}, {"partition", tp.partition},
+                      {"offset", static_cast<long long>(msg->offset)}, {"error", e.what()}});
+    } catch (...) {
+        logger.error("asynchronous record handler threw; the record counts as abandoned",
+                     {{"topic", tp.topic}, {"partition", tp.partition},
+                      {"offset", static_cast<long long>(msg->offset)}});
+    }
+}
+
 void Consumer::retry_later(const rd_kafka_message_t* msg) {
     retried_->inc();
     TopicPartition tp{rd_kafka_topic_name(msg->rkt), msg->partition};
-    detail::PartitionListPtr list = detail::to_list({tp});
+    PartitionState& p = parts_[tp];
     // Pause first (it drops the partition's prefetched records), then rewind to this record:
     // on resume the fetcher starts at the rewound position.
-    rd_kafka_pause_partitions(rk_.get(), list.get());
-    list->elems[0].offset = msg->offset;
-    detail::ErrorPtr err(rd_kafka_seek_partitions(rk_.get(), list.get(), 1000));
-    if (err || list->elems[0].err) {
-        logger.error("cannot rewind partition for retry",
-                     {{"topic", tp.topic},
-                      {"partition", tp.partition},
-                      {"error", err ? rd_kafka_error_string(err.get()) : rd_kafka_err2str(list->elems[0].err)}});
+    if (!p.paused) {
+        pause({tp});
+        p.paused = true;
+        ++paused_count_;
     }
-    paused_.push_back({std::move(tp), Clock::now() + options_.retry_backoff});
+    seek({{tp, msg->offset}}, "retry");
+    p.resume_at = Clock::now() + options_.retry_backoff;
 }
 
 void Consumer::resume_due() {
-    if (paused_.empty()) return;
+    if (paused_count_ == 0) return;
     auto now = Clock::now();
-    std::vector<TopicPartition> due;
-    std::erase_if(paused_, [&](const Paused& p) {
-        if (p.resume_at > now) return false;
-        due.push_back(p.tp);
-        return true;
-    });
-    if (due.empty()) return;
-    detail::PartitionListPtr list = detail::to_list(due);
-    rd_kafka_resume_partitions(rk_.get(), list.get());
+    for (auto& [tp, p] : parts_) {
+        if (p.resume_at && *p.resume_at <= now) {
+            p.resume_at.reset();
+            pauses_changed_ = true;
+        }
+    }
 }
 
 bool Consumer::is_paused(const char* topic, int32_t partition) const {
-    for (const auto& p : paused_)
-        if (p.tp.partition == partition && p.tp.topic == topic) return true;
-    return false;
+    auto it = parts_.find(TopicPartition{topic, partition});
+    return it != parts_.end() && it->second.paused;
+}
+
+bool Consumer::wants_pause(const PartitionState& p) const {
+    return throttled_ || p.abandoned >= 0 || p.resume_at.has_value();
+}
+
+void Consumer::update_pauses() {
+    pauses_changed_ = false;
+    std::vector<TopicPartition> to_pause, to_resume;
+    std::vector<std::pair<TopicPartition, int64_t>> positions;
+    for (auto& [tp, p] : parts_) {
+        bool want = wants_pause(p);
+        if (want == p.paused) continue;
+        p.paused = want;
+        if (want) {
+            ++paused_count_;
+            to_pause.push_back(tp);
+        } else {
+            --paused_count_;
+            to_resume.push_back(tp);
+            if (async_ && p.next >= 0) positions.emplace_back(tp, p.next);
+        }
+    }
+    if (!to_pause.empty()) pause(to_pause);
+    if (!to_resume.empty()) resume(to_resume);
+    // Resume at the record after the last one handed out, from this layer's own books (before
+    // the first record librdkafka knows best). The seek also wakes the fetcher: a resume alone
+    // waits for the broker thread's next wake-up (about 0.5 s with librdkafka 2.0.2).
+    if (!positions.empty()) seek(positions, "resume");
+}
+
+void Consumer::pause(const std::vector<TopicPartition>& parts) {
+    detail::PartitionListPtr list = detail::to_list(parts);
+    if (rd_kafka_resp_err_t err = rd_kafka_pause_partitions(rk_.get(), list.get()))
+        logger.error("cannot pause partitions", {{"group", options_.group_id}, {"error", rd_kafka_err2str(err)}});
+}
+
+void Consumer::resume(const std::vector<TopicPartition>& parts) {
+    detail::PartitionListPtr list = detail::to_list(parts);
+    if (rd_kafka_resp_err_t err = rd_kafka_resume_partitions(rk_.get(), list.get()))
+        logger.error("cannot resume partitions", {{"group", options_.group_id}, {"error", rd_kafka_err2str(err)}});
+}
+
+void Consumer::seek(const std::vector<std::pair<TopicPartition, int64_t>>& positions, const char* why) {
+    detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(positions.size())));
+    for (const auto& [tp, offset] : positions)
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+    detail::ErrorPtr err(rd_kafka_seek_partitions(rk_.get(), list.get(), 1000));
+    for (int i = 0; i < list->cnt; ++i) {
+        const rd_kafka_topic_partition_t& e = list->elems[i];
+        if (!err && !e.err) continue;
+        logger.error("cannot rewind partition",
+                     {{"topic", e.topic},
+                      {"partition", e.partition},
+                      {"for", why},
+                      {"error", err ? rd_kafka_error_string(err.get()) : rd_kafka_err2str(e.err)}});
+    }
+}
+
+void Consumer::apply_completions() {
+    std::vector<detail::CompletionInbox::Item> items = inbox_->take();
+    if (items.empty()) return;
+    std::set<TopicPartition> touched;
+    for (auto& item : items) {
+        if (item.outcome == detail::CompletionOutcome::dropped && !drop_logged_) {
+            drop_logged_ = true;
+            logger.error("a Completion was destroyed without being called: a bug in the handler's owner; the record "
+                         "counts as abandoned (logged once per consumer; omnibus_kafka_consume_abandoned_total counts)",
+                         {{"group", options_.group_id}, {"topic", item.tp.topic}, {"partition", item.tp.partition},
+                          {"offset", static_cast<long long>(item.offset)}});
+        }
+        auto it = parts_.find(item.tp);
+        // Given up since, or owned again in a newer generation: the current owner decides.
+        if (it == parts_.end() || it->second.generation != item.generation) continue;
+        PartitionState& p = it->second;
+        if (p.in_flight.erase(item.offset) == 0) continue;
+        add_in_flight(-1);
+        if (item.outcome != detail::CompletionOutcome::done) {
+            abandoned_->inc();
+            if (p.abandoned < 0 || item.offset < p.abandoned) p.abandoned = item.offset;
+            pauses_changed_ = true;
+        }
+        if (p.abandoned >= 0 && p.in_flight.empty()) to_rewind_.push_back(item.tp);
+        touched.insert(item.tp);
+    }
+    store_offsets(touched);
+}
+
+void Consumer::store_offsets(const std::set<TopicPartition>& touched) {
+    std::vector<std::pair<TopicPartition, int64_t>> advance;
+    for (const auto& tp : touched) {
+        PartitionState& p = parts_.at(tp);
+        if (p.next < 0) continue;
+        // The lowest offset not done: what is contiguous below it is finished.
+        int64_t low = p.next;
+        if (!p.in_flight.empty()) low = std::min(low, *p.in_flight.begin());
+        if (p.abandoned >= 0) low = std::min(low, p.abandoned);
+        if (low <= p.stored) continue;
+        p.stored = low;
+        advance.emplace_back(tp, low);
+    }
+    if (advance.empty()) return;
+    detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(advance.size())));
+    for (const auto& [tp, offset] : advance)
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+    rd_kafka_offsets_store(rk_.get(), list.get());
+    for (int i = 0; i < list->cnt; ++i) {
+        const rd_kafka_topic_partition_t& e = list->elems[i];
+        if (!e.err) continue;
+        // _STATE: not assigned in librdkafka any more; its next owner gets the records again.
+        logger.warn("cannot store offset",
+                    {{"topic", e.topic}, {"partition", e.partition}, {"error", rd_kafka_err2name(e.err)}});
+    }
+}
+
+void Consumer::rewind_abandoned() {
+    if (to_rewind_.empty()) return;
+    std::vector<std::pair<TopicPartition, int64_t>> rewind;
+    for (const auto& tp : to_rewind_) {
+        auto it = parts_.find(tp);
+        if (it == parts_.end()) continue;
+        PartitionState& p = it->second;
+        if (p.abandoned < 0 || !p.in_flight.empty()) continue;  // listed twice, or handed out again
+        if (!p.paused) {  // abandoned and drained within one drain: not paused yet
+            pause({tp});
+            p.paused = true;
+            ++paused_count_;
+        }
+        rewind.emplace_back(tp, p.abandoned);
+        logger.info("abandoned record handed out again after the backoff",
+                    {{"group", options_.group_id}, {"topic", tp.topic}, {"partition", tp.partition},
+                     {"offset", static_cast<long long>(p.abandoned)}});
+        p.next = p.abandoned;
+        p.abandoned = -1;
+        p.resume_at = Clock::now() + options_.retry_backoff;
+    }
+    to_rewind_.clear();
+    if (!rewind.empty()) seek(rewind, "abandon");
+}
+
+void Consumer::throttle() {
+    // Resume only well below the bound: each pause throws librdkafka's prefetched records away.
+    std::size_t resume_below = options_.max_in_flight - options_.max_in_flight / 4;
+    if (!throttled_ && in_flight_ >= options_.max_in_flight) {
+        throttled_ = true;
+        pauses_changed_ = true;
+    } else if (throttled_ && in_flight_ < resume_below) {
+        throttled_ = false;
+        pauses_changed_ = true;
+    }
+}
+
+void Consumer::add_in_flight(long delta) {
+    in_flight_ = static_cast<std::size_t>(static_cast<long>(in_flight_) + delta);
+    in_flight_count_.store(in_flight_, std::memory_order_relaxed);
+    in_flight_gauge_->add(static_cast<double>(delta));
+}
+
+bool Consumer::await_completions(const std::vector<TopicPartition>& parts) {
+    auto start = Clock::now();
+    auto deadline = start + settings_.close_timeout;
+    auto open = [&] {
+        std::size_t n = 0;
+        for (const auto& tp : parts)
+            if (auto it = parts_.find(tp); it != parts_.end()) n += it->second.in_flight.size();
+        return n;
+    };
+    bool finished = true;
+    for (;;) {
+        apply_completions();
+        std::size_t n = open();
+        if (n == 0) break;
+        if (Clock::now() >= deadline) {
+            logger.warn("revoking partitions with records still in flight; their completions will be ignored",
+                        {{"group", options_.group_id}, {"partitions", join(parts)}, {"in_flight", n}});
+            finished = false;
+            break;
+        }
+        inbox_->wait_until(deadline);
+    }
+    revoke_waits_ += Clock::now() - start;
+    return finished;
+}
+
+void Consumer::forget(const std::vector<TopicPartition>& parts) {
+    std::vector<TopicPartition> unpause;
+    for (const auto& tp : parts) {
+        auto it = parts_.find(tp);
+        if (it == parts_.end()) continue;
+        // Given up unpaused: librdkafka keeps an application pause across unassign and assign.
+        if (it->second.paused) {
+            unpause.push_back(tp);
+            --paused_count_;
+        }
+        if (!it->second.in_flight.empty()) add_in_flight(-static_cast<long>(it->second.in_flight.size()));
+        parts_.erase(it);
+    }
+    if (!unpause.empty()) resume(unpause);
 }
 
 void Consumer::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -216,6 +548,13 @@ void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (detail::ErrorPtr e{rd_kafka_incremental_assign(rk_.get(), parts)})
             logger.error("incremental assign failed", {{"group", options_.group_id}, {"error", rd_kafka_error_string(e.get())}});
+        for (const auto& tp : changed) {
+            PartitionState fresh;
+            fresh.generation = ++generations_;
+            parts_.insert_or_assign(tp, std::move(fresh));
+        }
+        // At max_in_flight: the new partitions start paused, before they fetch anything.
+        if (throttled_) update_pauses();
         // Records only reach the handler from this thread's next poll, so the hook always
         // runs before the first record of these partitions.
         call_hook(options_.on_assigned, changed, "on_assigned");
@@ -233,19 +572,24 @@ void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
         logger.error("rebalance error; dropping the assignment",
                      {{"group", options_.group_id}, {"error", rd_kafka_err2str(err)}});
         changed = assignment();  // everything goes
+        for (const auto& [tp, p] : parts_)
+            if (std::find(changed.begin(), changed.end(), tp) == changed.end()) changed.push_back(tp);
     }
 
-    // Partitions waiting for a retry are given up unpaused, with their offsets unstored.
-    std::vector<TopicPartition> resume;
-    std::erase_if(paused_, [&](const Paused& p) {
-        bool gone = !revoke || std::find(changed.begin(), changed.end(), p.tp) != changed.end();
-        if (gone) resume.push_back(p.tp);
-        return gone;
-    });
-    if (!resume.empty()) rd_kafka_resume_partitions(rk_.get(), detail::to_list(resume).get());
+    if (async_) {
+        // The owner first: it finishes or abandons the work of these partitions.
+        call_hook(options_.on_revoked, changed, "on_revoked");
+        if (!lost) {
+            await_completions(changed);
+            commit_sync("revoke");
+        }
+    } else {
+        // Partitions waiting for a retry are given up with their offsets unstored.
+        if (!lost) commit_sync("revoke");
+        call_hook(options_.on_revoked, changed, "on_revoked");
+    }
+    forget(changed);  // completions still to come for these are ignored from here on
 
-    if (!lost) commit_sync("revoke");
-    call_hook(options_.on_revoked, changed, "on_revoked");
     std::vector<TopicPartition> now = assignment();
     std::erase_if(now, [&](const TopicPartition& tp) {
         return !revoke || std::find(changed.begin(), changed.end(), tp) != changed.end();
@@ -284,8 +628,12 @@ bool Consumer::close_handle() {
         return false;
     }
     auto deadline = Clock::now() + settings_.close_timeout;
+    Clock::duration waited_before = revoke_waits_;
     while (!rd_kafka_consumer_closed(rk_.get())) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        // Waiting for records in flight on the final revoke is not part of the close's budget.
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline + (revoke_waits_ - waited_before) -
+                                                                          Clock::now())
+                        .count();
         if (left <= 0) {
             logger.warn("consumer close timed out", {{"group", options_.group_id}});
             return false;

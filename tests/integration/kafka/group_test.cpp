@@ -14,15 +14,6 @@ using namespace omnibus::kafka::test;
 
 namespace {
 
-void produce_n(const KafkaSettings& s, metrics::Registry& reg, const std::string& topic, int n) {
-    Deliveries d;
-    Producer producer(s, reg);
-    for (int i = 0; i < n; ++i)
-        producer.produce(Record{topic, "key-" + std::to_string(i), std::to_string(i), {}}, d.callback());
-    REQUIRE(producer.flush(15s) == 0);
-    REQUIRE(d.ok() == static_cast<size_t>(n));
-}
-
 class Hooks {
 public:
     void assigned(const std::vector<TopicPartition>& p) { add(assigned_, p); }

@@ -16,6 +16,7 @@
 #include "kafka/consumer.h"
 #include "kafka/embedded_cluster.h"
 #include "kafka/producer.h"
+#include "metrics/metrics.h"
 #include "support/process.h"
 #include "support/wait.h"
 
@@ -103,6 +104,34 @@ inline int64_t high_watermark_total(const KafkaSettings& s, const std::string& t
         total += high;
     }
     return total;
+}
+
+// Produces n records ("key-i", "i") and waits for every acknowledgement; throws on failure.
+inline std::vector<DeliveryResult> produce_n(const KafkaSettings& s, metrics::Registry& reg, const std::string& topic,
+                                             int n) {
+    Deliveries d;
+    {
+        Producer producer(s, reg);
+        for (int i = 0; i < n; ++i)
+            producer.produce(Record{topic, "key-" + std::to_string(i), std::to_string(i), {}}, d.callback());
+        if (producer.flush(15s) != 0) throw std::runtime_error("produce_n: flush timed out");
+    }
+    if (d.ok() != static_cast<size_t>(n)) throw std::runtime_error("produce_n: not every record was acknowledged");
+    return d.all();
+}
+
+// The group's committed offset of one partition (OffsetFetch, as a new member would start),
+// or RD_KAFKA_OFFSET_INVALID when none was committed.
+inline int64_t committed_offset(const KafkaSettings& s, const std::string& group, const std::string& topic,
+                                int32_t partition) {
+    detail::ClientContext ctx;
+    ctx.role = "test";
+    detail::HandlePtr rk = detail::new_handle(RD_KAFKA_CONSUMER, detail::make_conf(consumer_properties(s, group)), ctx);
+    detail::PartitionListPtr list = detail::to_list({{topic, partition}});
+    if (rd_kafka_resp_err_t err = rd_kafka_committed(rk.get(), list.get(), 5000))
+        throw std::runtime_error(std::string("committed: ") + rd_kafka_err2str(err));
+    if (list->elems[0].err) throw std::runtime_error(std::string("committed: ") + rd_kafka_err2str(list->elems[0].err));
+    return list->elems[0].offset;
 }
 
 // Runs a shell command and returns its standard output.
