@@ -15,6 +15,7 @@
 
 #include "config/section.h"
 #include "config/spec.h"
+#include "connectors/outbound.h"
 #include "edge/edge_server.h"
 
 namespace omnibus::kafka {
@@ -40,11 +41,23 @@ struct ConnectorContext {
 // One running channel instance. start() may throw on start-up failures (they
 // stop the daemon with a clear message); stop() stops taking new work and
 // drains within the daemon's shutdown budget.
+//
+// Outbound: a channel that delivers replies returns true from delivers(); the
+// daemon's delivery dispatcher (delivery_dispatcher.h) then hands it every
+// reply on <prefix>delivery whose channel.name is this channel's, through
+// deliver(), and calls release() with the partitions a rebalance takes away
+// (abandon queued work of those: their next owner delivers it). deliver() and
+// release() run on the dispatcher's consumer thread and must not block; the
+// daemon stops the dispatcher before the channels.
 class Connector {
 public:
     virtual ~Connector() = default;
     virtual void start() = 0;
     virtual void stop() = 0;
+
+    virtual bool delivers() const { return false; }
+    virtual void deliver(OutboundJob job) { job.done.abandon(); }
+    virtual void release(const std::vector<kafka::TopicPartition>& /*partitions*/) {}
 };
 
 struct ConnectorType {

@@ -80,6 +80,11 @@ void Daemon::start() {
         channels_.push_back(std::move(channel));
     }
     edge_->start();
+    {
+        std::lock_guard lock(topics_mu_);
+        channels_started_ = true;
+    }
+    start_delivery();
 
     lg.info("started", {{"config", config_path_},
                         {"admin", config_.admin.host + ":" + std::to_string(admin_->port())},
@@ -107,6 +112,7 @@ void Daemon::keep_topics() {
             topics_ready_ = true;
             lock.unlock();
             lg.info("topics ready", {{"created", result.created.size()}, {"existing", result.existing.size()}});
+            start_delivery();
             break;
         }
         topics_error_ = result.error;
@@ -129,6 +135,27 @@ void Daemon::keep_topics() {
         }
         topics_cv_.wait_for(lock, std::chrono::milliseconds(ready_logged_ ? 1000 : 20), [this] { return stopping_; });
     }
+}
+
+void Daemon::start_delivery() {
+    // Runs once both the topics exist and the channels are built, on whichever
+    // thread saw the second of the two.
+    {
+        std::lock_guard lock(topics_mu_);
+        if (!topics_ready_.load() || !channels_started_ || delivery_claimed_ || stopping_) return;
+        delivery_claimed_ = true;
+    }
+    std::vector<std::pair<std::string, connectors::Connector*>> outbound;
+    for (std::size_t i = 0; i < channels_.size(); ++i)
+        if (channels_[i]->delivers()) outbound.emplace_back(config_.channels[i].name(), channels_[i].get());
+    if (outbound.empty()) return;
+    const std::size_t n = outbound.size();
+    auto d = std::make_unique<connectors::DeliveryDispatcher>(config_.kafka, connectors::DispatcherOptions{config_.kafka.group_id},
+                                                              std::move(outbound), *producer_, metrics_);
+    std::lock_guard lock(topics_mu_);
+    if (stopping_) return;  // d stops as it goes
+    dispatcher_ = std::move(d);
+    lg.info("delivering replies", {{"group", config_.kafka.group_id + ".delivery"}, {"channels", n}});
 }
 
 bool Daemon::ready() const {
@@ -261,17 +288,19 @@ void Daemon::shutdown() {
     lg.info("shutting down", {{"timeout_ms", config_.shutdown_timeout.count()}});
 
     // 1. Stop taking work from outside: the edge stops accepting and lets the
-    //    requests in flight finish (their answers wait for Kafka acks), then the
-    //    channels stop their own work.
+    //    requests in flight finish (their answers wait for Kafka acks); the
+    //    topic keeper stops (it may be starting the delivery dispatcher); the
+    //    dispatcher gives the channels' queued replies back to Kafka and commits
+    //    what was delivered; then the channels stop their own work.
     if (edge_) edge_->stop();
-    for (auto it = channels_.rbegin(); it != channels_.rend(); ++it) (*it)->stop();
-    // 2. Stop the topic keeper.
     {
         std::lock_guard lock(topics_mu_);
         stopping_ = true;
     }
     topics_cv_.notify_all();
     if (topic_keeper_.joinable()) topic_keeper_.join();
+    if (dispatcher_) dispatcher_->stop();
+    for (auto it = channels_.rbegin(); it != channels_.rend(); ++it) (*it)->stop();
     // 3. Flush what the channels produced: every event is acknowledged or reported failed.
     size_t left = 0;
     if (producer_) {
@@ -279,6 +308,7 @@ void Daemon::shutdown() {
                                                      std::chrono::steady_clock::now() - t0);
         left = producer_->flush(std::max(budget, std::chrono::milliseconds(0)));
     }
+    dispatcher_.reset();
     channels_.clear();
     producer_.reset();  // purges what is left; every callback has run
     health_.reset();

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "connectors/delivery_dispatcher.h"
 #include "connectors/registry.h"
 #include "daemon/admin_server.h"
 #include "daemon/daemon_config.h"
@@ -60,7 +61,8 @@ public:
     uint16_t edge_port() const;
 
 private:
-    void keep_topics();  // topic keeper thread
+    void keep_topics();     // topic keeper thread
+    void start_delivery();  // once the topics exist and the channels are built (either thread)
 
     std::string config_path_;
     DaemonConfig config_;  // the running config; changed only by reload() on the main thread
@@ -75,6 +77,10 @@ private:
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<edge::EdgeServer> edge_;
     std::vector<std::unique_ptr<connectors::Connector>> channels_;
+    // Created by the topic keeper once the topics exist; guarded by topics_mu_ until shutdown.
+    std::unique_ptr<connectors::DeliveryDispatcher> dispatcher_;
+    bool channels_started_ = false;  // guarded by topics_mu_
+    bool delivery_claimed_ = false;  // guarded by topics_mu_: start_delivery() ran its body
 
     std::atomic<bool> topics_ready_{false};
     mutable std::mutex topics_mu_;  // with topics_cv_: wakes the keeper for shutdown

@@ -51,6 +51,10 @@ config::Spec kafka_spec() {
         .example("{security.protocol: SASL_SSL, sasl.mechanism: SCRAM-SHA-512, sasl.username: omnibus, "
                  "sasl.password: \"${env:KAFKA_PASSWORD}\"}");
     s.string("topic_prefix").def("omnibus.").describe("Prefix of every omnibus topic.");
+    s.string("group_id")
+        .def("omnibus")
+        .describe("Prefix of the consumer groups (<group_id>.delivery, ...). Instances with the same group_id share "
+                  "the work; two deployments on one cluster need different ones.");
     s.integer("partitions")
         .def(6)
         .range(1, 10000)
@@ -131,6 +135,7 @@ DaemonConfig to_daemon_config(const config::Section& root) {
     if (k.has("client"))
         c.kafka.client = std::map<std::string, Secret>(k.secret_map("client").begin(), k.secret_map("client").end());
     c.kafka.topic_prefix = k.string("topic_prefix");
+    c.kafka.group_id = k.string("group_id");
     c.kafka.partitions = static_cast<int>(k.integer("partitions"));
     c.kafka.replication_factor = static_cast<int>(k.integer("replication_factor"));
     c.kafka.message_timeout = k.duration("message_timeout");

@@ -263,6 +263,30 @@ void DedupStore::settle(std::span<const DedupKey> keys, std::span<const unsigned
     for (auto& [w, ok] : notify) w(ok);
 }
 
+void DedupStore::remember(const DedupKey& key, std::int64_t expiry_ms) {
+    std::lock_guard lock(impl_->mu);
+    if (expiry_ms <= impl_->now()) return;
+    auto [it, fresh] = impl_->accepted.try_emplace(key, expiry_ms);
+    if (!fresh) {
+        if (it->second >= expiry_ms) return;
+        it->second = expiry_ms;
+    }
+    // Out of expiry order when shorter than the window: swept once the ids
+    // queued before it expire (contains() and expiry() check the time anyway).
+    impl_->expiries.emplace_back(expiry_ms, key);
+    if (impl_->closed) return;
+    impl_->to_put.emplace_back(key, expiry_ms);
+    ++impl_->queued_generation;
+    impl_->wake.notify_one();
+}
+
+std::optional<std::int64_t> DedupStore::expiry(const DedupKey& key) const {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->accepted.find(key);
+    if (it == impl_->accepted.end() || it->second <= impl_->now()) return std::nullopt;
+    return it->second;
+}
+
 bool DedupStore::contains(const DedupKey& key) const {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->accepted.find(key);

@@ -8,6 +8,9 @@
 // produce it again: it waits for the owner's outcome through a Waiter, so two
 // concurrent identical webhooks produce one set of records.
 //
+// Entries of other lifetimes share the store through remember() (the
+// channel keeps each customer's service-window expiry here).
+//
 // Storage: the index lives in memory (the hot path never touches the disk):
 // 128 bits of SHA-256 of the id → expiry, ~80 bytes per id. Accepted ids are
 // written to RocksDB under `path` by a background thread, one WriteBatch per
@@ -27,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -73,6 +77,14 @@ public:
     // persisted in the background), the others are forgotten, so a retry
     // produces them. Waiters run on the calling thread before it returns.
     void settle(std::span<const DedupKey> keys, std::span<const unsigned char> accepted);
+
+    // Keeps `key` in the window until `expiry_ms` (ms since the epoch), or
+    // later if it already expires later: for facts other than event ids kept
+    // in the same store, such as when a customer's service window closes.
+    // Persisted like settled ids; a time already past is ignored.
+    void remember(const DedupKey& key, std::int64_t expiry_ms);
+    // When `key` leaves the window; nullopt when it is not in it.
+    std::optional<std::int64_t> expiry(const DedupKey& key) const;
 
     bool contains(const DedupKey& key) const;  // accepted and not expired
     std::size_t size() const;                  // ids in the window (accepted)

@@ -18,8 +18,11 @@
 #include "connectors/whatsapp/dedup_store.h"
 #include "connectors/whatsapp/delivery_status.h"
 #include "connectors/whatsapp/whatsapp_codec.h"
+#include "connectors/whatsapp/whatsapp_outbound.h"
+#include "connectors/whatsapp/whatsapp_sender.h"
 #include "connectors/whatsapp/whatsapp_spec.h"
 #include "edge/edge_server.h"
+#include "http/client.h"
 #include "envelope/envelope.h"
 #include "kafka/producer.h"
 #include "kafka/settings.h"
@@ -89,7 +92,8 @@ struct WhatsAppConnector::Core : std::enable_shared_from_this<WhatsAppConnector:
     const meta::WebhookSigner signer;
     const WebhookCodec codec;
     const std::size_t max_body;
-    DedupStore dedup;
+    const double webhook_rate_limit;
+    DedupStore dedup;  // also each customer's service-window expiry (window_key)
 
     metrics::Counter* messages_in;
     metrics::Counter* statuses_in;
@@ -108,6 +112,10 @@ struct WhatsAppConnector::Core : std::enable_shared_from_this<WhatsAppConnector:
     std::mutex drain_mu;
     std::condition_variable drained;
     std::size_t active_batches = 0;  // guarded by drain_mu
+
+    // Outbound: replies from the delivery topic, through the Graph API.
+    std::unique_ptr<http::Client> http;
+    std::unique_ptr<Sender> sender;
 };
 
 namespace {
@@ -129,6 +137,8 @@ struct Batch {
     std::vector<DedupKey> claimed;         // ids this request produces
     std::vector<Kind> claimed_kind;
     std::vector<unsigned char> claimed_ok;  // written by delivery callbacks (poll thread)
+    // Messages that open the sender's service window: key and expiry (ms), by claim index.
+    std::vector<std::pair<std::size_t, std::pair<DedupKey, std::int64_t>>> windows;
     std::size_t duplicates = 0;
     // Own records + 1 for the handler while it is still producing.
     std::atomic<int> own_left{1};
@@ -154,6 +164,8 @@ struct Batch {
         // Every own record is settled: accepted ids enter the window, failed ones
         // are forgotten so Meta's retry produces them.
         core->dedup.settle(claimed, claimed_ok);
+        for (const auto& [claim, window] : windows)
+            if (claimed_ok[claim]) core->dedup.remember(window.first, window.second);
         finish_one();
     }
 
@@ -187,6 +199,7 @@ WhatsAppConnector::Core::Core(const ConnectorContext& ctx)
       codec(CodecOptions{name, ctx.block.has("default_region") ? ctx.block.string("default_region") : std::string(),
                          static_cast<std::size_t>(ctx.block.size("max_webhook_body"))}),
       max_body(static_cast<std::size_t>(ctx.block.size("max_webhook_body"))),
+      webhook_rate_limit(static_cast<double>(ctx.block.integer("webhook_rate_limit"))),
       dedup([&] {
           if (ctx.state_dir.empty()) throw std::invalid_argument("channel " + name + ": no state directory");
           DedupStore::Options o;
@@ -331,6 +344,17 @@ void WhatsAppConnector::Core::handle(edge::Request request, edge::Responder resp
         kafka::Record rec;
         if (i < events.messages.size()) {
             envelope::Envelope& m = events.messages[i];
+            if (m.sender.id.starts_with("whatsapp:")) {
+                // The customer may be answered free-form for 24 h from their message.
+                const envelope::Timestamp sent = m.platform && m.platform->timestamp ? *m.platform->timestamp
+                                                                                     : m.received_at;
+                const std::int64_t expiry =
+                    (sent + std::chrono::duration_cast<std::chrono::milliseconds>(kServiceWindow))
+                        .time_since_epoch()
+                        .count();
+                batch->windows.push_back(
+                    {batch->claimed.size(), {dedup_key(window_key(std::string_view(m.sender.id).substr(9))), expiry}});
+            }
             std::string key = m.sender.id;  // one customer, one partition: their order is kept
             rec = envelope::encode(m, std::move(key));
             rec.topic = inbound_topic;
@@ -376,6 +400,28 @@ void WhatsAppConnector::Core::handle(edge::Request request, edge::Responder resp
 // ---- WhatsAppConnector ------------------------------------------------------------
 
 WhatsAppConnector::WhatsAppConnector(const ConnectorContext& ctx) : core_(std::make_shared<Core>(ctx)) {
+    const config::Section& b = ctx.block;
+    SenderOptions o;
+    o.channel = core_->name;
+    o.messages_url = b.string("graph_api_url") + "/" + b.string("graph_api_version") + "/" +
+                     b.string("phone_number_id") + "/messages";
+    o.access_token = b.secret("access_token");
+    o.rate_limit = static_cast<int>(b.integer("rate_limit"));
+    o.max_retries = static_cast<int>(b.integer("max_retries"));
+    o.retry_backoff = b.duration("retry_backoff");
+    o.retry_backoff_max = b.duration("retry_backoff_max");
+    o.request_timeout = b.duration("request_timeout");
+    const config::Section& t = b.section("closed_window_template");
+    if (t.has("name")) {
+        o.template_name = t.string("name");
+        o.template_language = t.string("language");
+    }
+    o.unknown_window_open = b.string("window_unknown") == "open";
+    o.events_topic = core_->events_topic;
+    o.deadletter_topic = core_->deadletter_topic;
+    o.human_outbox_topic = ctx.kafka.topic_prefix + "outbox.human";
+    core_->http = std::make_unique<http::Client>(http::ClientOptions{}, ctx.metrics, core_->name);
+    core_->sender = std::make_unique<Sender>(std::move(o), *core_->http, ctx.producer, core_->dedup, ctx.metrics);
     if (core_->max_body > core_->edge.settings().max_body_bytes)
         logger.warn("the edge refuses bodies smaller than this channel's max_webhook_body (413)",
                     {{"channel", core_->name},
@@ -396,13 +442,23 @@ void WhatsAppConnector::start() {
             else
                 responder.respond(unavailable("channel is stopped"));
         },
-        edge::RateLimit{}));  // no inbound limit: Meta paces its deliveries, and a 429 only delays them
+        edge::RateLimit{core_->webhook_rate_limit, 0}));  // 0: none (the edge's 429 + Retry-After)
     logger.info("whatsapp channel started",
                 {{"channel", core_->name}, {"dedup_ids", static_cast<unsigned long>(core_->dedup.size())}});
 }
 
+void WhatsAppConnector::deliver(OutboundJob job) { core_->sender->submit(std::move(job)); }
+
+void WhatsAppConnector::release(const std::vector<kafka::TopicPartition>& partitions) {
+    core_->sender->release(partitions);
+}
+
 void WhatsAppConnector::stop() {
     if (core_->stopping.exchange(true, std::memory_order_acq_rel)) return;
+    // Outbound first: replies not on the wire go back to Kafka; answers still
+    // coming within the budget complete theirs.
+    core_->sender->stop(kDrainTimeout);
+    core_->http->stop();
     bool drained = false;
     {
         std::unique_lock lock(core_->drain_mu);

@@ -1,4 +1,9 @@
-// The WhatsApp channel's I/O shell, inbound side: the /webhooks/<name> route on
+// The WhatsApp channel's I/O shell. Outbound: replies handed over by the
+// delivery dispatcher go to the Sender (whatsapp_sender.h), which shares the
+// dedup store: every acknowledged inbound message records when its sender's
+// 24-hour service window closes.
+//
+// Inbound side: the /webhooks/<name> route on
 // the public edge. GET answers Meta's subscription handshake; POST checks the
 // signature on the raw body, parses it (whatsapp_codec.h), produces messages to
 // <prefix>inbound (key: the sender identity), statuses to <prefix>events and
@@ -41,6 +46,11 @@ public:
     // New requests get 503; waits (bounded) for requests in flight to be
     // settled, then closes the dedup store. Idempotent.
     void stop() override;
+
+    // Outbound (whatsapp_sender.h): replies for this channel from the delivery topic.
+    bool delivers() const override { return true; }
+    void deliver(OutboundJob job) override;
+    void release(const std::vector<kafka::TopicPartition>& partitions) override;
 
     struct Core;  // defined in the .cpp
 

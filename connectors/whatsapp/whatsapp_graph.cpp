@@ -14,13 +14,6 @@ using envelope::ErrorCode;
 using json::write_key;
 using json::write_string;
 
-std::size_t code_points(std::string_view s) {
-    std::size_t n = 0;
-    for (const char c : s)
-        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
-    return n;
-}
-
 bool has_control(std::string_view s) {
     for (const char c : s)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return true;
@@ -174,6 +167,13 @@ std::optional<std::int64_t> int_member(const json::Value& obj, const char* key) 
 }
 
 }  // namespace
+
+std::size_t code_points(std::string_view s) {
+    std::size_t n = 0;
+    for (const char c : s)
+        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+    return n;
+}
 
 std::string_view to_string(MediaKind kind) {
     switch (kind) {

@@ -22,6 +22,8 @@ using envelope::Result;
 inline constexpr std::size_t kMaxTextBody = 4096;
 inline constexpr std::size_t kMaxCaption = 1024;
 inline constexpr std::size_t kMaxCallbackData = 512;
+// Code points of UTF-8 text: the unit of those limits.
+std::size_t code_points(std::string_view s);
 
 // Fields every message request may carry.
 struct Addressing {

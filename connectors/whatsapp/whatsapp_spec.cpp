@@ -30,8 +30,8 @@ bool is_api_version(std::string_view s) {
 config::Spec template_spec() {
     config::Spec t("closed_window_template",
                    "Template message sent instead of a free-form reply when the customer's 24-hour customer "
-                   "service window is closed (Graph API error 131047). Without it such replies fail and are "
-                   "reported on omnibus.events.");
+                   "service window is closed (Graph API error 131047). Without it such replies go to "
+                   "omnibus.outbox.human flagged window_closed for an agent.");
     t.string("name").describe("name of an approved message template without parameters").example("follow_up_v2");
     t.string("language").describe("its language code as approved in WhatsApp Manager").example("en_US");
     return t;  // both or neither: checked with the channel's other rules, in one pass
@@ -75,12 +75,26 @@ config::Spec whatsapp_spec() {
             "shared contact cards; sender numbers always carry theirs")
         .example("DE");
     s.section(template_spec());
+    s.enumeration("window_unknown", {"closed", "open"})
+        .def("closed")
+        .describe(
+            "what a reply to a customer whose last message this instance has not seen is treated as: "
+            "closed sends the template or the human outbox (right for one instance, whose store sees "
+            "every webhook); open sends it and lets WhatsApp refuse it if the window is closed (a failed "
+            "status webhook with code 131047 follows)");
     s.integer("rate_limit")
         .def(80)
         .range(1, 1000)
         .describe(
             "outbound messages per second for this phone number (Cloud API default throughput is "
             "80/s, up to 1000/s after an upgrade)");
+    s.integer("webhook_rate_limit")
+        .def(0)
+        .range(0, 1000000)
+        .describe(
+            "webhook requests per second accepted on /webhooks/<name> before answering 429 with "
+            "Retry-After (one second of burst); 0: no limit. Meta paces its own deliveries and retries "
+            "a 429, so a limit only protects the daemon from a flood that is not Meta");
     s.integer("max_retries")
         .def(5)
         .range(0, 50)

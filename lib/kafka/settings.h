@@ -28,6 +28,9 @@ struct KafkaSettings {
     int replication_factor = 3;
 
     std::string client_id = "omnibusd";
+    // Consumer groups are named <group_id>.<role> (e.g. omnibus.delivery): instances with the
+    // same group_id share the work; a second deployment on the same cluster needs its own.
+    std::string group_id = "omnibus";
 
     // Producer: how long librdkafka keeps retrying a record before its callback reports failure.
     std::chrono::milliseconds message_timeout{30000};

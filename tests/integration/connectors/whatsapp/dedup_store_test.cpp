@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "connectors/whatsapp/dedup_store.h"
+#include "support/scratch_dir.h"
 
 using namespace omnibus::connectors::whatsapp;
 using namespace std::chrono_literals;
@@ -16,16 +17,8 @@ using Seen = DedupStore::Seen;
 
 namespace {
 
-struct Dir {
-    Dir() {
-        char tmpl[] = "/tmp/omnibus-dedup-XXXXXX";
-        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        path = tmpl;
-    }
-    ~Dir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
+struct Dir : omnibus::test::ScratchDir {
+    Dir() : ScratchDir("omnibus-dedup"), path(ScratchDir::path()) {}
     std::string path;
 };
 

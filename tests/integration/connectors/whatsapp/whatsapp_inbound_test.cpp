@@ -25,6 +25,8 @@
 #include "integration/edge/http_client.h"
 #include "integration/kafka/kafka_test_support.h"
 #include "metrics/metrics.h"
+#include "support/scratch_dir.h"
+#include "whatsapp_channel_support.h"
 
 using namespace omnibus;
 using namespace omnibus::kafka;
@@ -55,37 +57,6 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
     return s;
 }
 
-// A private directory, removed with everything in it.
-class StateDir {
-public:
-    StateDir() {
-        char tmpl[] = "/tmp/omnibus-wa-XXXXXX";
-        if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-        path_ = tmpl;
-    }
-    ~StateDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
-
-const config::Spec& root_spec() {
-    static const config::Spec wa = connectors::whatsapp::whatsapp_spec();
-    static const config::Spec root = [] {
-        config::Spec s("omnibus", "test root");
-        s.blocks("channels", config::BlockTypes{[](std::string_view t) -> const config::Spec* {
-                                                    return t == "whatsapp" ? &wa : nullptr;
-                                                },
-                                                {"whatsapp"}});
-        return s;
-    }();
-    return root;
-}
-
 config::Section load_block(const std::string& extra) {
     config::LoadOptions o;
     o.getenv = [](const std::string& name) -> std::optional<std::string> {
@@ -99,7 +70,7 @@ config::Section load_block(const std::string& extra) {
         "    app_secret: ${env:WA_SECRET}\n    verify_token: ${env:WA_VERIFY}\n    access_token: ${env:WA_TOKEN}\n"
         "    phone_number_id: \"106540352242922\"\n" +
             extra,
-        "omnibus.yaml", root_spec(), o);
+        "omnibus.yaml", connectors::whatsapp::testing::root_spec(), o);
     INFO(r.report());
     REQUIRE(r.ok());
     return r.config->blocks("channels").at(0);
@@ -112,7 +83,7 @@ struct Harness {
     KafkaSettings kafka;
     metrics::Registry registry;
     std::unique_ptr<Producer> producer;
-    StateDir state;
+    omnibus::test::ScratchDir state{"omnibus-wa"};
     config::Section block;
     meta::WebhookSigner signer{kAppSecret};
     edge::EdgeSettings edge_settings;
@@ -452,4 +423,26 @@ TEST_CASE("a request whose records Kafka does not acknowledge is never answered 
     CHECK(retried.body == "{\"accepted\":5,\"duplicates\":0}");  // nothing of the failed request was accepted
     CHECK(h.count(kInbound) == before.inbound + 3);
     CHECK(h.count(kEvents) == before.events + 2);
+}
+
+TEST_CASE("webhook_rate_limit: beyond it requests get 429 with Retry-After and produce nothing") {
+    Harness h("    webhook_rate_limit: 2\n");
+    const std::string body = sample("text.json");
+    int ok = 0, limited = 0;
+    std::string retry_after;
+    for (int i = 0; i < 6; ++i) {
+        const std::string unique = replace_all(body, "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzQTdCRDU3MDVBMEQzNjQ3QjQA",
+                                               "wamid.rate." + std::to_string(i));
+        HttpResponse r = h.post_signed(unique);
+        if (r.status == 200) ++ok;
+        if (r.status == 429) {
+            ++limited;
+            retry_after = r.header("Retry-After");
+        }
+    }
+    CHECK(ok >= 2);
+    CHECK(ok <= 3);  // one second's burst, plus what refilled meanwhile
+    CHECK(limited == 6 - ok);
+    CHECK_FALSE(retry_after.empty());
+    CHECK(h.count(kInbound) == ok);
 }

@@ -1,0 +1,142 @@
+// A WhatsApp channel through omnibusd as a user runs it: a signed webhook on
+// the public edge lands on omnibus.inbound (read with kcat), and a reply
+// written to omnibus.delivery by kcat, an independent client, is delivered to
+// a local fake Graph API with the configured token, then reported on
+// omnibus.events.
+#include <catch2/catch.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "daemon_fixture.h"
+#include "support/fake_graph_api.h"
+#include "support/scratch_dir.h"
+
+using namespace omnibus::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kSecret = "daemon-test-secret";
+constexpr const char* kToken = "EAAG-daemon-token";
+constexpr const char* kPhoneNumberId = "106540352242922";
+
+std::string sign(const std::string& body) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), kSecret, static_cast<int>(std::string(kSecret).size()),
+         reinterpret_cast<const unsigned char*>(body.data()), body.size(), md, &len);
+    static const char* hex = "0123456789abcdef";
+    std::string out = "sha256=";
+    for (unsigned int i = 0; i < len; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+std::string bootstrap_of(const std::string& log) {
+    static const std::regex re(R"re("msg":"ready".*"bootstrap_servers":"([^"]+)")re");
+    std::smatch m;
+    return std::regex_search(log, m, re) ? std::string(m[1]) : "";
+}
+
+}  // namespace
+
+TEST_CASE("omnibusd with a WhatsApp channel: webhook in, reply out through the Graph API") {
+    FakeGraphApi graph("v23.0", kPhoneNumberId, kToken);
+    const ScratchDir state("omnibus-test-wa");  // fresh: the dedup window and windows persist here
+    const std::string config = "\nstate_dir: " + state.path() + R"(
+log:
+  level: info
+admin:
+  listen: 127.0.0.1:0
+edge:
+  listen: 127.0.0.1:0
+kafka:
+  embedded: true
+  partitions: 2
+channels:
+  - name: wa
+    type: whatsapp
+    app_secret: ${env:WA_SECRET}
+    verify_token: v
+    access_token: ${env:WA_TOKEN}
+    phone_number_id: ")" + std::string(kPhoneNumberId) + R"("
+    graph_api_url: )" + graph.base_url() + "\n";
+    Daemon d(config, {std::string("WA_SECRET=") + kSecret, std::string("WA_TOKEN=") + kToken});
+    REQUIRE(d.admin_port() > 0);
+    REQUIRE(d.wait_ready(5s));
+    INFO(d.output());
+    REQUIRE(d.wait_log("\"msg\":\"delivering replies\""));
+    const std::string bootstrap = bootstrap_of(d.output());
+    REQUIRE_FALSE(bootstrap.empty());
+    CHECK(d.output().find(kToken) == std::string::npos);  // secrets never reach the log
+
+    // The customer writes: the webhook is accepted and their service window opens.
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const std::string webhook =
+        R"({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{)"
+        R"("messaging_product":"whatsapp","metadata":{"display_phone_number":"16505553333","phone_number_id":")" +
+        std::string(kPhoneNumberId) +
+        R"("},"contacts":[{"profile":{"name":"Maria"},"wa_id":"16505551234"}],"messages":[{"from":"16505551234",)"
+        R"("id":"wamid.daemon.1","timestamp":")" +
+        std::to_string(now) + R"(","type":"text","text":{"body":"Where is my order 1042?"}}]}}]}]})";
+    httplib::Client edge("127.0.0.1", d.edge_port());
+    auto r = edge.Post("/webhooks/wa", {{"X-Hub-Signature-256", sign(webhook)}}, webhook, "application/json");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    auto bad = edge.Post("/webhooks/wa", {{"X-Hub-Signature-256", sign(webhook + " ")}}, webhook, "application/json");
+    REQUIRE(bad);
+    CHECK(bad->status == 401);
+    int rc = -1;
+    const std::string inbound = run_capture(
+        "kcat -C -b " + bootstrap + " -t omnibus.inbound -o beginning -e -q -f '%k %s\\n' 2>&1", &rc);
+    CHECK(rc == 0);
+    CHECK(inbound.find("whatsapp:16505551234 ") != std::string::npos);
+    CHECK(inbound.find("Where is my order 1042?") != std::string::npos);
+
+    // Downstream answers: kcat writes the reply envelope to omnibus.delivery.
+    const std::string id = "0190a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+    const std::string reply = R"({"schema_version":1,"id":")" + id +
+                              R"(","channel":{"type":"whatsapp","name":"wa"},"direction":"outbound",)"
+                              R"("sender":{"id":"whatsapp:16505553333"},"recipient":{"id":"whatsapp:16505551234"},)"
+                              R"("content":{"type":"text","text":"Order 1042 ships today."},)"
+                              R"("received_at":"2026-11-25T12:00:00.000Z","customer_id":"c-1"})";
+    TempFile value(reply + "\n", ".json");
+    run_capture("kcat -P -b " + bootstrap + " -t omnibus.delivery -k c-1 -H ce_specversion=1.0 -H ce_id=" + id +
+                    " -H ce_source=/omnibus/channels/wa -H ce_type=com.omnibus.message.outbound"
+                    " -H ce_time=2026-11-25T12:00:00.000Z -H content-type=application/json < " +
+                    value.path() + " 2>&1",
+                &rc);
+    REQUIRE(rc == 0);
+    REQUIRE(wait_until([&] { return graph.accepted() == 1; }, 20s));
+    const auto got = graph.received();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].to == "16505551234");
+    CHECK(got[0].text == "Order 1042 ships today.");
+    CHECK(got[0].callback_data == id);
+    CHECK(graph.unauthorized() == 0);
+
+    // The accepted status links the wamid to the reply.
+    std::string events;
+    REQUIRE(wait_until(
+        [&] {
+            events = run_capture("kcat -C -b " + bootstrap + " -t omnibus.events -o beginning -e -q -f '%s\\n' 2>&1");
+            return events.find("\"status\":\"accepted\"") != std::string::npos;
+        },
+        10s, 200ms));
+    CHECK(events.find("\"callback_data\":\"" + id + "\"") != std::string::npos);
+    CHECK(events.find("\"message_id\":\"wamid.fake1\"") != std::string::npos);
+
+    d.process().signal(SIGTERM);
+    REQUIRE(d.process().wait_exit(10s));
+    CHECK(d.process().exit_code() == 0);
+    CHECK(d.output().find(kToken) == std::string::npos);
+}
