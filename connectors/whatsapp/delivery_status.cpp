@@ -114,6 +114,37 @@ std::string encode_body(const DeliveryStatus& s) {
     return std::string(buf.GetString(), buf.GetSize());
 }
 
+kafka::Record encode(const ChannelUpdate& u) {
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    write_key(w, "schema_version");
+    w.Int(1);
+    write_key(w, "id");
+    write_string(w, u.id);
+    write_key(w, "channel");
+    w.StartObject();
+    write_key(w, "type");
+    write_string(w, u.channel.type);
+    write_key(w, "name");
+    write_string(w, u.channel.name);
+    w.EndObject();
+    write_key(w, "field");
+    write_string(w, u.field);
+    write_opt(w, "account_id", u.account_id);
+    write_time(w, "received_at", u.received_at);
+    write_key(w, "payload");
+    json::write_raw(w, u.payload.text());
+    w.EndObject();
+    envelope::CloudEvent ce;
+    ce.id = u.id;
+    ce.source = envelope::channel_source(u.channel.name);
+    ce.type = std::string(envelope::event_type::channel_update);
+    ce.time = u.received_at;
+    ce.subject = u.field;
+    return envelope::to_record(std::move(ce), u.channel.name, std::string(buf.GetString(), buf.GetSize()));
+}
+
 kafka::Record encode(const DeliveryStatus& s) {
     std::string key = s.recipient ? s.recipient->id : s.message_id;
     return envelope::to_record(attributes_of(s), std::move(key), encode_body(s));

@@ -84,4 +84,23 @@ std::string encode_body(const DeliveryStatus& status);
 // Record with the CloudEvents headers and the key described above.
 kafka::Record encode(const DeliveryStatus& status);
 
+// What a platform reports about the business account rather than about a
+// message (WhatsApp: template approved/paused/rejected, quality rating,
+// account review, phone number name …), as CloudEvents of type
+// com.omnibus.channel.update on the events topic, so that operators and
+// tools downstream see them. Body: schema_version 1, id (= ce_id), channel
+// {type, name}, field (the platform's name for the kind of update, e.g.
+// message_template_status_update), account_id (the platform's account, when
+// given), received_at, payload (the platform's raw JSON of the update).
+// ce_subject = field; key = the channel name (one channel's updates in order).
+struct ChannelUpdate {
+    std::string id;
+    envelope::Channel channel;
+    std::string field;
+    std::optional<std::string> account_id;
+    envelope::Timestamp received_at{};
+    json::RawJson payload;
+};
+kafka::Record encode(const ChannelUpdate& update);
+
 }  // namespace omnibus::connectors

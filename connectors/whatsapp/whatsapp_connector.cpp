@@ -49,7 +49,7 @@ constexpr std::chrono::milliseconds kDrainTimeout = 3s;
 
 constexpr std::size_t kErrorCodes = static_cast<std::size_t>(envelope::ErrorCode::duplicate_key) + 1;
 
-enum class Kind : unsigned char { message, status };
+enum class Kind : unsigned char { message, status, update };
 
 std::int64_t steady_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -97,6 +97,7 @@ struct WhatsAppConnector::Core : std::enable_shared_from_this<WhatsAppConnector:
 
     metrics::Counter* messages_in;
     metrics::Counter* statuses_in;
+    metrics::Counter* updates_in;
     metrics::Counter* duplicates;
     metrics::Counter* kafka_failures;
     metrics::Counter* rejected_signature_missing;
@@ -154,7 +155,10 @@ struct Batch {
         } else if (claim >= 0) {
             const auto i = static_cast<std::size_t>(claim);
             claimed_ok[i] = 1;
-            (claimed_kind[i] == Kind::message ? core->messages_in : core->statuses_in)->inc();
+            (claimed_kind[i] == Kind::message  ? core->messages_in
+             : claimed_kind[i] == Kind::status ? core->statuses_in
+                                               : core->updates_in)
+                ->inc();
         }
         own_done();
     }
@@ -213,6 +217,8 @@ WhatsAppConnector::Core::Core(const ConnectorContext& ctx)
                              "Inbound messages acknowledged by Kafka (duplicates not counted)", channel);
     statuses_in = &m.counter("omnibus_channel_statuses_in_total",
                              "Delivery statuses acknowledged by Kafka (duplicates not counted)", channel);
+    updates_in = &m.counter("omnibus_channel_updates_in_total",
+                            "Account updates (template status, quality, …) acknowledged by Kafka", channel);
     duplicates = &m.counter("omnibus_channel_duplicates_total",
                             "Events dropped because their id was accepted within the dedup window", channel);
     kafka_failures = &m.counter("omnibus_channel_kafka_failures_total",
@@ -317,11 +323,14 @@ void WhatsAppConnector::Core::handle(edge::Request request, edge::Responder resp
     WebhookEvents& events = *parsed;
 
     // Dedup ids: messages by wamid; statuses by (wamid, status, timestamp), as their ce_id.
+    // Account updates by their content (they carry no id).
     std::vector<DedupKey> keys;
-    keys.reserve(events.messages.size() + events.statuses.size());
+    keys.reserve(events.messages.size() + events.statuses.size() + events.other.size());
     for (const envelope::Envelope& m : events.messages)
         keys.push_back(dedup_key("m\x1f" + (m.platform ? m.platform->message_id : m.id)));
     for (const DeliveryStatus& s : events.statuses) keys.push_back(dedup_key(status_dedup_id(s)));
+    for (const OtherChange& o : events.other)
+        keys.push_back(dedup_key("u\x1f" + o.field + "\x1f" + o.waba_id + "\x1f" + o.value.text()));
 
     auto batch = std::make_shared<Batch>(shared_from_this(), std::move(responder));
     // Every id may turn out to be in flight elsewhere: count them all as waits
@@ -359,10 +368,18 @@ void WhatsAppConnector::Core::handle(edge::Request request, edge::Responder resp
             rec = envelope::encode(m, std::move(key));
             rec.topic = inbound_topic;
             batch->claimed_kind.push_back(Kind::message);
-        } else {
+        } else if (i < events.messages.size() + events.statuses.size()) {
             rec = encode(events.statuses[i - events.messages.size()]);
             rec.topic = events_topic;
             batch->claimed_kind.push_back(Kind::status);
+        } else {
+            OtherChange& o = events.other[i - events.messages.size() - events.statuses.size()];
+            ChannelUpdate u{envelope::new_id(), envelope::Channel{std::string(kChannelType), name}, std::move(o.field),
+                            o.waba_id.empty() ? std::nullopt : std::optional<std::string>(o.waba_id),
+                            envelope::now_ms(), std::move(o.value)};
+            rec = encode(u);
+            rec.topic = events_topic;
+            batch->claimed_kind.push_back(Kind::update);
         }
         record_claim.push_back(static_cast<std::ptrdiff_t>(batch->claimed.size()));
         batch->claimed.push_back(keys[i]);
@@ -383,9 +400,6 @@ void WhatsAppConnector::Core::handle(edge::Request request, edge::Responder resp
         record_claim.push_back(-1);
         records.push_back(std::move(rec));
     }
-    if (!events.other.empty())
-        logger.debug("webhook changes of other fields ignored",
-                     {{"channel", name}, {"count", static_cast<unsigned long>(events.other.size())}});
 
     batch->outstanding.fetch_sub(not_waiting, std::memory_order_acq_rel);  // stays >= 1: the own records
     batch->own_left.fetch_add(static_cast<int>(records.size()), std::memory_order_relaxed);

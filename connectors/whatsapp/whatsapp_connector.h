@@ -6,8 +6,9 @@
 // Inbound side: the /webhooks/<name> route on
 // the public edge. GET answers Meta's subscription handshake; POST checks the
 // signature on the raw body, parses it (whatsapp_codec.h), produces messages to
-// <prefix>inbound (key: the sender identity), statuses to <prefix>events and
-// unusable parts to <prefix>deadletter, and answers 200 only once Kafka
+// <prefix>inbound (key: the sender identity), statuses and account updates
+// (template status, quality rating, …) to <prefix>events and unusable parts
+// to <prefix>deadletter, and answers 200 only once Kafka
 // acknowledged every record of the request (503 otherwise: Meta retries).
 // Event ids already accepted within the dedup window produce nothing again
 // (dedup_store.h, persisted under <state_dir>/channels/<name>/dedup).

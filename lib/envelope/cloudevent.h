@@ -37,6 +37,7 @@ namespace event_type {
 inline constexpr std::string_view message_inbound = "com.omnibus.message.inbound";    // customer -> shop
 inline constexpr std::string_view message_outbound = "com.omnibus.message.outbound";  // shop -> customer
 inline constexpr std::string_view message_status = "com.omnibus.message.status";      // sent/delivered/read/failed
+inline constexpr std::string_view channel_update = "com.omnibus.channel.update";      // platform news about the account
 inline constexpr std::string_view identity_link = "com.omnibus.identity.link";
 inline constexpr std::string_view identity_merge = "com.omnibus.identity.merge";
 inline constexpr std::string_view customer_erasure = "com.omnibus.customer.erasure";

@@ -446,3 +446,22 @@ TEST_CASE("webhook_rate_limit: beyond it requests get 429 with Retry-After and p
     CHECK_FALSE(retry_after.empty());
     CHECK(h.count(kInbound) == ok);
 }
+
+TEST_CASE("account updates (a template approved) go to the events topic once, with the raw payload") {
+    Harness h;
+    const std::string body = sample("template_status_update.json");
+    REQUIRE(h.post_signed(body).status == 200);
+    REQUIRE(h.post_signed(body).status == 200);  // Meta's retry: nothing new
+    CHECK(h.count(kEvents) == 1);
+    CHECK(h.count(kInbound) == 0);
+    const std::string out =
+        run("kcat -C -b " + h.kafka.brokers + " -t " + kEvents + " -o beginning -e -q -f '%k %h %s\\n' 2>&1");
+    INFO(out);
+    CHECK(out.find("ce_type=com.omnibus.channel.update") != std::string::npos);
+    CHECK(out.find("ce_subject=message_template_status_update") != std::string::npos);
+    CHECK(out.find("\"field\":\"message_template_status_update\"") != std::string::npos);
+    CHECK(out.find("\"account_id\":\"102290129340398\"") != std::string::npos);
+    CHECK(out.find("\"message_template_name\":\"follow_up_v2\"") != std::string::npos);
+    CHECK(out.rfind("wa ", 0) == 0);  // keyed by the channel
+    CHECK(h.metric("omnibus_channel_updates_in_total", {{"channel", "wa"}}) == 1);
+}

@@ -97,7 +97,7 @@ TEST_CASE("every sample parses, and every envelope validates and survives the en
         REQUIRE(r.ok());
         CHECK(r->rejected.empty());
         CHECK(r->degraded.empty());
-        CHECK(r->messages.size() + r->statuses.size() >= 1);
+        CHECK(r->messages.size() + r->statuses.size() + r->other.size() >= 1);
         for (const Envelope& e : r->messages) {
             INFO(e.platform->message_id);
             const Status st = validate(e);
