@@ -6,6 +6,18 @@ namespace {
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
+// RFC 9110 tchar: a field name is a token.
+bool is_tchar(char c) {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    switch (c) {
+        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
+        case '^': case '_': case '`': case '|': case '~':
+            return true;
+        default:
+            return false;
+    }
+}
+
 std::string_view trim(std::string_view s) {
     while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
     while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
@@ -35,7 +47,8 @@ bool ResponseHead::feed(std::string_view line) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return true;
     std::string_view raw_name = line.substr(0, colon);
-    if (is_ows(raw_name.back())) return true;  // "name : value" is malformed (RFC 9112 5.1)
+    for (const char c : raw_name)
+        if (!is_tchar(c)) return true;  // not a field ("name : value" is malformed too, RFC 9112 5.1)
     std::string name(raw_name);
     for (char& c : name)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');

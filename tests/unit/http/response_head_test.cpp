@@ -37,7 +37,7 @@ TEST_CASE("folded continuation lines join the previous value") {
 TEST_CASE("lines that are not fields are ignored") {
     ResponseHead h(64 * 1024);
     for (const char* line : {"HTTP/1.1 200 OK\r\n", "  orphan continuation\r\n", "no colon here\r\n", ": no name\r\n",
-                             "Bad Name : x\r\n", "Good: y\n"})
+                             "Bad Name : x\r\n", "Bad\rName: z\r\n", "\xac\xafP/2: w\r\n", "Good: y\n"})
         REQUIRE(h.feed(line));
     CHECK(h.fields() == Fields{{"good", "y"}});
 }
