@@ -197,23 +197,25 @@ TEST_CASE("signatures: valid → 200 and produced, missing, malformed or wrong �
     CHECK(h.metric("omnibus_channel_messages_in_total", {{"channel", "wa"}}) == 1);
 }
 
-TEST_CASE("every sample payload produces its messages on inbound and its statuses on events, with ce_ headers") {
+TEST_CASE("every sample payload produces its messages on inbound, its statuses and updates on events, with ce_ headers") {
     Harness h;
+    // file → {messages on inbound, statuses + account updates on events}
     const std::map<std::string, std::pair<int, int>> expected = {
         {"audio.json", {1, 0}},         {"bsuid_username.json", {1, 0}},
         {"bsuid_with_phone.json", {1, 0}}, {"button.json", {1, 0}},
         {"contacts.json", {1, 0}},      {"document.json", {1, 0}},
         {"image.json", {1, 0}},         {"interactive_button_reply.json", {1, 0}},
         {"interactive_list_reply.json", {1, 0}}, {"interactive_nfm_reply.json", {1, 0}},
-        {"location.json", {1, 0}},      {"multi.json", {3, 2}},
+        {"location.json", {1, 0}},      {"multi.json", {3, 3}},
         {"order.json", {1, 0}},         {"reaction.json", {1, 0}},
         {"status_delivered.json", {0, 1}}, {"status_failed.json", {0, 1}},
         {"status_read.json", {0, 1}},   {"status_sent.json", {0, 1}},
         {"sticker.json", {1, 0}},       {"system.json", {1, 0}},
         {"text.json", {1, 0}},          {"text_referral.json", {1, 0}},
         {"text_reply.json", {1, 0}},    {"unsupported.json", {1, 0}},
-        {"video.json", {1, 0}},
+        {"video.json", {1, 0}},         {"template_status_update.json", {0, 1}},
     };
+    const int updates = 2;  // multi.json and template_status_update.json carry one each
     // Every sample in the folder is listed: a new sample needs its expectation here.
     int files = 0;
     for (const auto& f : std::filesystem::directory_iterator(std::string(OMNIBUS_SOURCE_DIR) + "/tests/data/whatsapp"))
@@ -235,7 +237,9 @@ TEST_CASE("every sample payload produces its messages on inbound and its statuse
         statuses += counts.second;
     }
     CHECK(h.metric("omnibus_channel_messages_in_total", {{"channel", "wa"}}) == static_cast<uint64_t>(messages));
-    CHECK(h.metric("omnibus_channel_statuses_in_total", {{"channel", "wa"}}) == static_cast<uint64_t>(statuses));
+    CHECK(h.metric("omnibus_channel_statuses_in_total", {{"channel", "wa"}}) ==
+          static_cast<uint64_t>(statuses - updates));
+    CHECK(h.metric("omnibus_channel_updates_in_total", {{"channel", "wa"}}) == static_cast<uint64_t>(updates));
 
     // kcat, an independent client: every record is a CloudEvent of the right type.
     const std::string inbound = run("kcat -C -b " + h.kafka.brokers + " -t " + kInbound +
@@ -262,7 +266,8 @@ TEST_CASE("every sample payload produces its messages on inbound and its statuse
         if (line.empty()) continue;
         ++seen;
         INFO(line);
-        CHECK(line.find("ce_type=com.omnibus.message.status") != std::string::npos);
+        CHECK((line.find("ce_type=com.omnibus.message.status") != std::string::npos ||
+               line.find("ce_type=com.omnibus.channel.update") != std::string::npos));
         CHECK(line.find("ce_id=") != std::string::npos);
     }
     CHECK(seen == statuses);
@@ -274,18 +279,18 @@ TEST_CASE("dedup: a retried webhook is 200 with nothing new, a partly seen one p
     REQUIRE(h.post_signed(multi).status == 200);
     const auto first = h.counts();
     CHECK(first.inbound == 3);
-    CHECK(first.events == 2);
+    CHECK(first.events == 3);  // 2 statuses + 1 template status update
 
     HttpResponse again = h.post_signed(multi);
     CHECK(again.status == 200);
-    CHECK(again.body == "{\"accepted\":0,\"duplicates\":5}");
+    CHECK(again.body == "{\"accepted\":0,\"duplicates\":6}");
     CHECK(h.counts() == first);
-    CHECK(h.metric("omnibus_channel_duplicates_total", {{"channel", "wa"}}) == 5);
+    CHECK(h.metric("omnibus_channel_duplicates_total", {{"channel", "wa"}}) == 6);
 
     // One message id changed: only that message is new.
     HttpResponse partly = h.post_signed(replace_all(multi, "wamid.multi.3", "wamid.multi.4"));
     CHECK(partly.status == 200);
-    CHECK(partly.body == "{\"accepted\":1,\"duplicates\":4}");
+    CHECK(partly.body == "{\"accepted\":1,\"duplicates\":5}");
     CHECK(h.count(kInbound) == first.inbound + 1);
     CHECK(h.count(kEvents) == first.events);
 }
@@ -307,7 +312,7 @@ TEST_CASE("dedup: two identical webhooks at the same time produce one set of rec
         CHECK(rb->status == 200);
     }
     CHECK(h.count(kInbound) == 5 * 3);
-    CHECK(h.count(kEvents) == 5 * 2);
+    CHECK(h.count(kEvents) == 5 * 2 + 1);  // the template update is the same in every round: once
 }
 
 TEST_CASE("dedup survives a restart: new edge and connector on the same state directory") {
@@ -420,9 +425,9 @@ TEST_CASE("a request whose records Kafka does not acknowledge is never answered 
     HttpResponse retried = h.post_signed(multi);
     INFO(retried.body);
     CHECK(retried.status == 200);
-    CHECK(retried.body == "{\"accepted\":5,\"duplicates\":0}");  // nothing of the failed request was accepted
+    CHECK(retried.body == "{\"accepted\":6,\"duplicates\":0}");  // nothing of the failed request was accepted
     CHECK(h.count(kInbound) == before.inbound + 3);
-    CHECK(h.count(kEvents) == before.events + 2);
+    CHECK(h.count(kEvents) == before.events + 3);
 }
 
 TEST_CASE("webhook_rate_limit: beyond it requests get 429 with Retry-After and produce nothing") {
