@@ -23,6 +23,9 @@ namespace {
 
 const log::Logger logger{"whatsapp"};
 
+// How long the writer gathers accepted ids before one RocksDB write.
+constexpr std::chrono::milliseconds kBatchDelay{10};
+
 struct MdFree {
     void operator()(EVP_MD* md) const { EVP_MD_free(md); }
 };
@@ -91,6 +94,7 @@ struct DedupStore::Impl {
     std::uint64_t written_generation = 0;  // what the writer has written
     std::condition_variable written;
     bool stopping = false;
+    bool flush_requested = false;
     bool closed = false;
     bool warned_unpersisted = false;
 
@@ -167,11 +171,21 @@ struct DedupStore::Impl {
         }
     }
 
+    // Wakes the writer when the first change of a batch is queued (under mu).
+    void queued_locked() {
+        if (queued_generation++ == written_generation) wake.notify_one();
+    }
+
     void write_loop() {
         std::unique_lock lock(mu);
         for (;;) {
             wake.wait_for(lock, std::chrono::seconds(1),
                           [&] { return stopping || queued_generation != written_generation; });
+            // Collect what arrives meanwhile into one write: a write per request
+            // cost the hot path a wake-up and a memtable insert each.
+            if (!stopping && !flush_requested)
+                wake.wait_for(lock, kBatchDelay, [&] { return stopping || flush_requested; });
+            flush_requested = false;
             sweep_locked(now());
             std::vector<std::pair<DedupKey, std::int64_t>> puts;
             std::vector<DedupKey> deletes;
@@ -255,10 +269,7 @@ void DedupStore::settle(std::span<const DedupKey> keys, std::span<const unsigned
             impl_->to_put.emplace_back(keys[i], expiry);
             queued = true;
         }
-        if (queued) {
-            ++impl_->queued_generation;
-            impl_->wake.notify_one();
-        }
+        if (queued) impl_->queued_locked();
     }
     for (auto& [w, ok] : notify) w(ok);
 }
@@ -276,8 +287,7 @@ void DedupStore::remember(const DedupKey& key, std::int64_t expiry_ms) {
     impl_->expiries.emplace_back(expiry_ms, key);
     if (impl_->closed) return;
     impl_->to_put.emplace_back(key, expiry_ms);
-    ++impl_->queued_generation;
-    impl_->wake.notify_one();
+    impl_->queued_locked();
 }
 
 std::optional<std::int64_t> DedupStore::expiry(const DedupKey& key) const {
@@ -302,6 +312,7 @@ void DedupStore::flush() {
     std::unique_lock lock(impl_->mu);
     if (impl_->closed) return;
     const std::uint64_t target = impl_->queued_generation;
+    impl_->flush_requested = true;
     impl_->wake.notify_one();
     impl_->written.wait(lock, [&] { return impl_->written_generation >= target || impl_->closed; });
 }

@@ -14,9 +14,10 @@
 // Storage: the index lives in memory (the hot path never touches the disk):
 // 128 bits of SHA-256 of the id → expiry, ~80 bytes per id. Accepted ids are
 // written to RocksDB under `path` by a background thread, one WriteBatch per
-// wake-up, WAL on and no fsync per write: a crashed process loses nothing the
-// OS has, a crashed machine may forget the last ids (then downstream dedups on
-// the deterministic ce_id). Expired ids are deleted from both. Open() loads
+// 10 ms (no wake-up per request), WAL on and no fsync per write: a crashed
+// process forgets the ids of its last ≤ 10 ms, a crashed machine what the OS
+// had not written; a webhook retried then is produced again with the same
+// deterministic ce_id, which downstream dedups on. Expired ids are deleted from both. Open() loads
 // the unexpired ones back.
 //   RocksDB key: the 16 digest bytes; value: expiry, int64 ms since the epoch,
 //   big-endian.
