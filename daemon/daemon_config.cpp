@@ -67,11 +67,12 @@ config::Spec kafka_spec() {
         .def("30s")
         .range(std::chrono::milliseconds(100), std::chrono::hours(1))
         .describe("How long a produced event may wait for acknowledgement (acks=all) before it counts as failed.");
-    s.duration("linger")
-        .def("1ms")
-        .range(std::chrono::milliseconds(0), std::chrono::seconds(1))
-        .describe("How long the producer waits to batch events. Every webhook answer waits for its acknowledgement, "
-                  "so this adds to webhook latency; 0 sends a request per event and costs more than it saves.");
+    s.real("linger_ms")
+        .def(0.5)
+        .range(0.0, 1000.0)
+        .describe("Milliseconds the producer waits to batch events (fractions allowed). Every webhook answer waits "
+                  "for its acknowledgement, so this adds to webhook latency; 0 sends a request per event and costs "
+                  "more than it saves. bench/ingest: 0.5 gave 17-19.6k req/s, 1 gave 14.4k, 2 gave 9.8k.");
     s.duration("admin_timeout")
         .def("5s")
         .range(std::chrono::milliseconds(100), std::chrono::minutes(5))
@@ -139,7 +140,7 @@ DaemonConfig to_daemon_config(const config::Section& root) {
     c.kafka.partitions = static_cast<int>(k.integer("partitions"));
     c.kafka.replication_factor = static_cast<int>(k.integer("replication_factor"));
     c.kafka.message_timeout = k.duration("message_timeout");
-    c.kafka.linger = k.duration("linger");
+    c.kafka.linger = std::chrono::microseconds(static_cast<std::int64_t>(k.real("linger_ms") * 1000.0 + 0.5));
     c.kafka.admin_timeout = k.duration("admin_timeout");
 
     c.shutdown_timeout = root.section("shutdown").duration("timeout");

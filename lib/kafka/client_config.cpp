@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "kafka/client_handle.h"
 
@@ -28,6 +29,18 @@ std::string reserved_message(const ReservedProperty& r) {
 }
 
 std::string ms(std::chrono::milliseconds d) { return std::to_string(d.count()); }
+
+// librdkafka's linger.ms is a double: "0.5", "1", "2.25".
+std::string fractional_ms(std::chrono::microseconds d) {
+    std::string s = std::to_string(d.count() / 1000);
+    if (const auto frac = d.count() % 1000; frac != 0) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, ".%03lld", static_cast<long long>(frac));
+        s += buf;
+        while (s.back() == '0') s.pop_back();
+    }
+    return s;
+}
 
 // Layer defaults, then the user's map (reserved names rejected), then `enforced` on top.
 Properties merge(const KafkaSettings& s, Properties defaults, const Properties& enforced) {
@@ -65,8 +78,8 @@ const std::vector<ReservedProperty>& reserved_properties() {
         {"transactional.id", "transactions are not used"},
         {"message.timeout.ms", "set from kafka.message_timeout"},
         {"delivery.timeout.ms", "set from kafka.message_timeout"},
-        {"linger.ms", "set from kafka.linger"},
-        {"queue.buffering.max.ms", "set from kafka.linger"},
+        {"linger.ms", "set from kafka.linger_ms"},
+        {"queue.buffering.max.ms", "set from kafka.linger_ms"},
         {"enable.auto.offset.store", "always false: offsets are stored after the handler is done"},
         {"enable.auto.commit", "always true: stored offsets are committed in the background"},
         {"auto.commit.interval.ms", "set from kafka.commit_interval"},
@@ -89,7 +102,7 @@ Properties producer_properties(const KafkaSettings& s) {
                      {"bootstrap.servers", Secret(s.brokers)},
                      {"enable.idempotence", Secret("true")},
                      {"acks", Secret("all")},
-                     {"linger.ms", Secret(ms(s.linger))},
+                     {"linger.ms", Secret(fractional_ms(s.linger))},
                      {"message.timeout.ms", Secret(ms(s.message_timeout))},
                  });
 }

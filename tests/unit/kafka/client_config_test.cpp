@@ -41,6 +41,12 @@ TEST_CASE("producer properties enforce idempotence, acks=all and the settings", 
     CHECK(get(p, "enable.idempotence") == "true");
     CHECK(get(p, "acks") == "all");
     CHECK(get(p, "linger.ms") == "3");
+    s.linger = std::chrono::microseconds(500);
+    CHECK(get(producer_properties(s), "linger.ms") == "0.5");
+    s.linger = std::chrono::microseconds(2250);
+    CHECK(get(producer_properties(s), "linger.ms") == "2.25");
+    s.linger = std::chrono::microseconds(0);
+    CHECK(get(producer_properties(s), "linger.ms") == "0");
     CHECK(get(p, "message.timeout.ms") == "12000");
     CHECK(get(p, "allow.auto.create.topics") == "false");
     CHECK(get(p, "compression.type") == "lz4");           // passed through
