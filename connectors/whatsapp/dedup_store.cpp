@@ -274,12 +274,12 @@ void DedupStore::settle(std::span<const DedupKey> keys, std::span<const unsigned
     for (auto& [w, ok] : notify) w(ok);
 }
 
-void DedupStore::remember(const DedupKey& key, std::int64_t expiry_ms) {
+void DedupStore::remember(const DedupKey& key, std::int64_t expiry_ms, std::int64_t resolution_ms) {
     std::lock_guard lock(impl_->mu);
     if (expiry_ms <= impl_->now()) return;
     auto [it, fresh] = impl_->accepted.try_emplace(key, expiry_ms);
     if (!fresh) {
-        if (it->second >= expiry_ms) return;
+        if (it->second > expiry_ms - std::max<std::int64_t>(resolution_ms, 1)) return;
         it->second = expiry_ms;
     }
     // Out of expiry order when shorter than the window: swept once the ids

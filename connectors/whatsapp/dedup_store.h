@@ -82,8 +82,10 @@ public:
     // Keeps `key` in the window until `expiry_ms` (ms since the epoch), or
     // later if it already expires later: for facts other than event ids kept
     // in the same store, such as when a customer's service window closes.
-    // Persisted like settled ids; a time already past is ignored.
-    void remember(const DedupKey& key, std::int64_t expiry_ms);
+    // Persisted like settled ids; a time already past is ignored. An
+    // extension by less than `resolution_ms` is skipped: a customer writing
+    // every few seconds costs one index update and write per resolution.
+    void remember(const DedupKey& key, std::int64_t expiry_ms, std::int64_t resolution_ms = 0);
     // When `key` leaves the window; nullopt when it is not in it.
     std::optional<std::int64_t> expiry(const DedupKey& key) const;
 

@@ -47,6 +47,10 @@ constexpr std::chrono::milliseconds kProbeInterval = 1s;
 // store closes (ids settled later are not persisted, see dedup_store.h).
 constexpr std::chrono::milliseconds kDrainTimeout = 3s;
 
+// A customer's window expiry is moved forward in steps of at least this: it
+// may then close up to a minute early, never late.
+constexpr std::chrono::milliseconds kWindowResolution = 1min;
+
 constexpr std::size_t kErrorCodes = static_cast<std::size_t>(envelope::ErrorCode::duplicate_key) + 1;
 
 enum class Kind : unsigned char { message, status, update };
@@ -169,7 +173,7 @@ struct Batch {
         // are forgotten so Meta's retry produces them.
         core->dedup.settle(claimed, claimed_ok);
         for (const auto& [claim, window] : windows)
-            if (claimed_ok[claim]) core->dedup.remember(window.first, window.second);
+            if (claimed_ok[claim]) core->dedup.remember(window.first, window.second, kWindowResolution.count());
         finish_one();
     }
 

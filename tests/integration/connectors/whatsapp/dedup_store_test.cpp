@@ -127,3 +127,31 @@ TEST_CASE("dedup store: a second open of the same directory fails with a clear e
     first.close();
     CHECK_NOTHROW(DedupStore(options(dir, clock)));
 }
+
+TEST_CASE("dedup store: remembered expiries only move forward, in steps, and survive a reopen") {
+    Dir dir;
+    FakeClock clock;
+    const DedupKey w = dedup_key("w\x1f" "4915123456789");
+    const std::int64_t t0 = clock.now.load();
+    {
+        DedupStore store(options(dir, clock));
+        CHECK_FALSE(store.expiry(w));
+        store.remember(w, t0 - 1);  // already past: ignored
+        CHECK_FALSE(store.expiry(w));
+        store.remember(w, t0 + 24 * 3600'000LL);
+        CHECK(store.expiry(w) == t0 + 24 * 3600'000LL);
+        store.remember(w, t0 + 1000);  // shorter: kept as it was
+        CHECK(store.expiry(w) == t0 + 24 * 3600'000LL);
+        store.remember(w, t0 + 24 * 3600'000LL + 30'000, 60'000);  // under the resolution: skipped
+        CHECK(store.expiry(w) == t0 + 24 * 3600'000LL);
+        store.remember(w, t0 + 24 * 3600'000LL + 90'000, 60'000);
+        CHECK(store.expiry(w) == t0 + 24 * 3600'000LL + 90'000);
+        CHECK(store.contains(w));
+    }
+    {
+        DedupStore store(options(dir, clock));  // from RocksDB
+        CHECK(store.expiry(w) == t0 + 24 * 3600'000LL + 90'000);
+        clock.now = t0 + 24 * 3600'000LL + 90'000;
+        CHECK_FALSE(store.expiry(w));  // closed
+    }
+}
