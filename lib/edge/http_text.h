@@ -6,13 +6,12 @@
 #include <string>
 #include <string_view>
 
+#include "encoding/http_token.h"
+
 namespace omnibus::edge {
 
-// ASCII case-insensitive equality (header names, Expect values).
-bool iequals(std::string_view a, std::string_view b);
-
-// An RFC 9110 token: header names and methods.
-bool is_token(std::string_view s);
+using encoding::iequals;   // ASCII case-insensitive equality (header names, Expect values)
+using encoding::is_token;  // an RFC 9110 token: header names and methods
 
 // No CR, LF or NUL: a value that cannot split a response.
 bool is_safe_header_value(std::string_view s);

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "encoding/http_token.h"
 #include "http/response_head.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -56,27 +57,8 @@ Outcome status_outcome(int status) {
     }
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
-// RFC 9110 token: methods and header names.
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        if (!ok) return false;
-    }
-    return true;
-}
+using encoding::iequals;
+using encoding::is_token;
 
 // No CR, LF or NUL: a value that cannot split the request.
 bool is_safe_value(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == s.npos; }

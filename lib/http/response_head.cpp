@@ -1,22 +1,13 @@
 // Header lines of a response → the final response's fields (see response_head.h).
 #include "http/response_head.h"
 
+#include "encoding/http_token.h"
+
 namespace omnibus::http {
 namespace {
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
-// RFC 9110 tchar: a field name is a token.
-bool is_tchar(char c) {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-    switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '.':
-        case '^': case '_': case '`': case '|': case '~':
-            return true;
-        default:
-            return false;
-    }
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
@@ -47,11 +38,10 @@ bool ResponseHead::feed(std::string_view line) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return true;
     std::string_view raw_name = line.substr(0, colon);
-    for (const char c : raw_name)
-        if (!is_tchar(c)) return true;  // not a field ("name : value" is malformed too, RFC 9112 5.1)
+    if (!encoding::is_token(raw_name)) return true;  // not a field ("name : value" is malformed too, RFC 9112 5.1)
     std::string name(raw_name);
     for (char& c : name)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        c = encoding::ascii_lower(c);
     fields_.emplace_back(std::move(name), std::string(trim(line.substr(colon + 1))));
     return true;
 }
