@@ -22,6 +22,16 @@ void write_opt(json::Writer& w, std::string_view key, const std::optional<std::s
     write_string(w, *v);
 }
 
+void write_channel(json::Writer& w, const envelope::Channel& c) {
+    write_key(w, "channel");
+    w.StartObject();
+    write_key(w, "type");
+    write_string(w, c.type);
+    write_key(w, "name");
+    write_string(w, c.name);
+    w.EndObject();
+}
+
 }  // namespace
 
 envelope::CloudEvent attributes_of(const DeliveryStatus& s) {
@@ -42,13 +52,7 @@ std::string encode_body(const DeliveryStatus& s) {
     w.Int(kDeliveryStatusSchemaVersion);
     write_key(w, "id");
     write_string(w, s.id);
-    write_key(w, "channel");
-    w.StartObject();
-    write_key(w, "type");
-    write_string(w, s.channel.type);
-    write_key(w, "name");
-    write_string(w, s.channel.name);
-    w.EndObject();
+    write_channel(w, s.channel);
     write_key(w, "message_id");
     write_string(w, s.message_id);
     write_key(w, "status");
@@ -122,13 +126,7 @@ kafka::Record encode(const ChannelUpdate& u) {
     w.Int(1);
     write_key(w, "id");
     write_string(w, u.id);
-    write_key(w, "channel");
-    w.StartObject();
-    write_key(w, "type");
-    write_string(w, u.channel.type);
-    write_key(w, "name");
-    write_string(w, u.channel.name);
-    w.EndObject();
+    write_channel(w, u.channel);
     write_key(w, "field");
     write_string(w, u.field);
     write_opt(w, "account_id", u.account_id);
