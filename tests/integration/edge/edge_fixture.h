@@ -10,6 +10,7 @@
 #include "edge/edge_server.h"
 #include "http_client.h"
 #include "metrics/metrics.h"
+#include "support/metric_value.h"
 
 namespace omnibus::test {
 
@@ -48,19 +49,7 @@ struct Edge {
 
     // The value of one series, by its exact rendered name and labels, e.g.
     // omnibus_edge_requests_total{channel="wa",code="200"}; -1 when absent.
-    double metric(std::string_view series) const {
-        const std::string text = registry.render();
-        size_t pos = 0;
-        while (pos < text.size()) {
-            size_t eol = text.find('\n', pos);
-            if (eol == std::string::npos) eol = text.size();
-            std::string_view line(text.data() + pos, eol - pos);
-            if (line.size() > series.size() && line.substr(0, series.size()) == series && line[series.size()] == ' ')
-                return std::stod(std::string(line.substr(series.size() + 1)));
-            pos = eol + 1;
-        }
-        return -1;
-    }
+    double metric(std::string_view series) const { return omnibus::test::metric_value(registry, series); }
 };
 
 }  // namespace omnibus::test

@@ -23,6 +23,7 @@
 #include "http/retry_after.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "support/metric_value.h"
 #include "support/wait.h"
 
 using namespace omnibus;
@@ -191,17 +192,7 @@ ClientRequest get(std::string url, std::chrono::milliseconds timeout = 10s) {
 
 // The value of one series by its exact rendered name and labels; -1 when absent.
 double metric(const metrics::Registry& registry, const std::string& series) {
-    const std::string text = registry.render();
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t eol = text.find('\n', pos);
-        if (eol == std::string::npos) eol = text.size();
-        std::string_view line(text.data() + pos, eol - pos);
-        if (line.size() > series.size() && line.substr(0, series.size()) == series && line[series.size()] == ' ')
-            return std::stod(std::string(line.substr(series.size() + 1)));
-        pos = eol + 1;
-    }
-    return -1;
+    return omnibus::test::metric_value(registry, series);
 }
 
 double outcome_count(const metrics::Registry& registry, const std::string& client, const std::string& outcome) {
