@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,6 +46,43 @@ std::vector<uint16_t> ports_of(const std::string& bootstrap) {
     return ports;
 }
 
+// Listener ports of the live embedded clusters' brokers; 0 marks a free slot.
+constexpr size_t kMaxMockPorts = 64;
+std::atomic<uint16_t> g_mock_ports[kMaxMockPorts];
+std::atomic<int> g_mock_port_count{0};
+
+void register_ports(const std::vector<uint16_t>& ports) {
+    for (uint16_t port : ports)
+        for (auto& slot : g_mock_ports) {
+            uint16_t free = 0;
+            if (slot.compare_exchange_strong(free, port)) {
+                g_mock_port_count.fetch_add(1);
+                break;
+            }
+        }
+}
+
+void unregister_ports(const std::vector<uint16_t>& ports) {
+    for (uint16_t port : ports)
+        for (auto& slot : g_mock_ports) {
+            uint16_t mine = port;
+            if (slot.compare_exchange_strong(mine, 0)) {
+                g_mock_port_count.fetch_sub(1);
+                break;
+            }
+        }
+}
+
+bool is_mock_listener(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0 || ss.ss_family != AF_INET) return false;
+    const uint16_t port = ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
+    for (const auto& slot : g_mock_ports)
+        if (slot.load(std::memory_order_relaxed) == port) return true;
+    return false;
+}
+
 }  // namespace
 
 EmbeddedCluster::EmbeddedCluster(int brokers) : brokers_(brokers) {
@@ -58,12 +96,14 @@ EmbeddedCluster::EmbeddedCluster(int brokers) : brokers_(brokers) {
     if (!mock_) throw std::runtime_error("cannot start the embedded Kafka cluster");
     bootstrap_ = rd_kafka_mock_cluster_bootstraps(mock_.get());
     ports_ = ports_of(bootstrap_);
+    register_ports(ports_);
     log::Logger("kafka").info("embedded Kafka cluster started (dev only: in memory, bounded log, no compaction)",
                               {{"bootstrap", bootstrap_}, {"brokers", brokers}});
 }
 
 EmbeddedCluster::~EmbeddedCluster() {
     with_wakeups([&] { mock_.reset(); });
+    unregister_ports(ports_);
 }
 
 void EmbeddedCluster::with_wakeups(const std::function<void()>& fn) const {
@@ -108,3 +148,21 @@ bool EmbeddedCluster::create_topic(const std::string& name, int partitions, int 
 }
 
 }  // namespace omnibus::kafka
+
+// TCP_NODELAY for the mock brokers' connections. librdkafka's mock accepts connections with
+// Nagle's algorithm left on, where a real broker sets TCP_NODELAY. With Nagle on, a small
+// response written while the previous one is unacknowledged waits for the client's delayed
+// ACK, 40 ms on Linux, and acknowledgements (and the webhooks waiting for them) stall. The
+// mock offers no hook for its sockets, so the process's accept() sets the option on sockets
+// accepted on an embedded cluster's listener. librdkafka calls accept() through the PLT; the
+// linker exports this definition because librdkafka references the symbol. Every other
+// accept() in the process is passed through unchanged.
+extern "C" int accept(int fd, sockaddr* __restrict addr, socklen_t* __restrict len) {
+    int s = ::accept4(fd, addr, len, 0);
+    using namespace omnibus::kafka;
+    if (s >= 0 && g_mock_port_count.load(std::memory_order_relaxed) > 0 && is_mock_listener(fd)) {
+        int on = 1;
+        (void)::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
+    return s;
+}

@@ -6,6 +6,11 @@
 #include "kafka/topics.h"
 #include "kafka_test_support.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 using namespace omnibus;
 using namespace omnibus::kafka;
 using namespace omnibus::kafka::test;
@@ -77,4 +82,80 @@ TEST_CASE("health probe follows an outage of every broker", "[kafka][integration
     REQUIRE(wait_until([&] { return probe.reachable(); }, 10s));
     WARN("recovery detected after "
          << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count() << " ms");
+}
+
+namespace {
+
+uint16_t local_port(int fd) {
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || a.sin_family != AF_INET) return 0;
+    return ntohs(a.sin_port);
+}
+
+uint16_t peer_port(int fd) {
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 || a.sin_family != AF_INET) return 0;
+    return ntohs(a.sin_port);
+}
+
+int nodelay(int fd) {
+    int on = -1;
+    socklen_t len = sizeof on;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) != 0) return -1;
+    return on;
+}
+
+}  // namespace
+
+TEST_CASE("the embedded brokers answer without Nagle's delay, as real brokers do", "[kafka][integration][embedded]") {
+    // librdkafka's mock leaves Nagle on for the connections it accepts; small responses
+    // then wait 40 ms for delayed ACKs. The accept() of embedded_cluster.cpp turns it off.
+    EmbeddedCluster cluster;
+    const std::string& bootstrap = cluster.bootstrap_servers();
+    const auto broker_port = static_cast<uint16_t>(std::stoi(bootstrap.substr(bootstrap.rfind(':') + 1)));
+
+    int client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(client >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(broker_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(client, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    const uint16_t client_port = local_port(client);
+
+    // The broker's end of this connection is a socket of this process.
+    int accepted = -1;
+    REQUIRE(wait_until(
+        [&] {
+            for (int fd = 3; fd < 4096; ++fd)
+                if (fd != client && local_port(fd) == broker_port && peer_port(fd) == client_port) {
+                    accepted = fd;
+                    return true;
+                }
+            return false;
+        },
+        5s));
+    CHECK(nodelay(accepted) == 1);
+    CHECK(nodelay(client) == 0);  // other sockets of the process are left as they are
+    ::close(client);
+
+    // A listener that is not an embedded broker's keeps the default, too.
+    int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&any), sizeof any) == 0);
+    REQUIRE(::listen(listener, 4) == 0);
+    int other = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    addr.sin_port = htons(local_port(listener));
+    REQUIRE(::connect(other, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    int served = ::accept(listener, nullptr, nullptr);
+    REQUIRE(served >= 0);
+    CHECK(nodelay(served) == 0);
+    ::close(served);
+    ::close(other);
+    ::close(listener);
 }
