@@ -3,6 +3,7 @@
 
 #include <openssl/evp.h>
 #include <rocksdb/db.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
@@ -116,6 +117,11 @@ struct DedupStore::Impl {
         o.max_write_buffer_number = 2;
         o.max_open_files = 64;
         o.max_background_jobs = 1;
+        // The store is written all the time and read once, at open (an iterator over
+        // everything): a vector memtable appends where the default skip list searches
+        // its insert position, which cost the writer thread most of its time under load.
+        o.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
+        o.allow_concurrent_memtable_write = false;  // the vector memtable needs it off
         rocksdb::DB* raw = nullptr;
         rocksdb::Status st = rocksdb::DB::Open(o, options.path, &raw);
         if (!st.ok()) throw std::runtime_error("dedup store " + options.path + ": " + st.ToString());
