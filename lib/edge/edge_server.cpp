@@ -229,6 +229,7 @@ public:
     virtual ~SessionBase() = default;
     virtual void run() = 0;                                                   // worker thread
     virtual void post_response(uint64_t id, Response&& r, bool dropped) = 0;  // any thread
+    virtual void on_response(uint64_t id, Response&& r, bool dropped) = 0;    // worker thread
     virtual void take_inline(uint64_t id, Response&& r, bool dropped) = 0;    // worker thread, in the handler call
     virtual void begin_shutdown() = 0;                                        // worker thread
     virtual void expire() = 0;                                                // worker thread
@@ -279,8 +280,45 @@ struct Worker {
         return out;
     }
 
+    // Answers given on other threads (a Kafka acknowledgement arrives on the producer's
+    // thread) reach the worker through this inbox: the first one posts a drain to the
+    // io_context, the ones arriving before it runs only join the batch. A delivery report
+    // completes many requests at once, and one post per answer cost a lock of the
+    // io_context's queue and often a wake-up of its thread each.
+    struct PostedResponse {
+        std::shared_ptr<SessionBase> session;
+        uint64_t id;
+        Response response;
+        bool dropped;
+    };
+
+    void post_response(std::shared_ptr<SessionBase> session, uint64_t id, Response&& r, bool dropped) {
+        bool schedule;
+        {
+            std::lock_guard lock(inbox_mu);
+            inbox.push_back({std::move(session), id, std::move(r), dropped});
+            schedule = !drain_posted;
+            drain_posted = true;
+        }
+        if (schedule) asio::post(ioc, [this] { drain_inbox(); });
+    }
+
+    void drain_inbox() {
+        {
+            std::lock_guard lock(inbox_mu);
+            draining.swap(inbox);
+            drain_posted = false;
+        }
+        for (auto& p : draining) p.session->on_response(p.id, std::move(p.response), p.dropped);
+        draining.clear();  // keeps the capacity for the next batch
+    }
+
     asio::io_context ioc{1};
     asio::executor_work_guard<asio::io_context::executor_type> guard{ioc.get_executor()};
+    std::mutex inbox_mu;
+    std::vector<PostedResponse> inbox;  // guarded by inbox_mu
+    bool drain_posted = false;          // guarded by inbox_mu: a drain_inbox is queued
+    std::vector<PostedResponse> draining;  // worker thread only
     std::shared_ptr<Gate> gate = std::make_shared<Gate>();
     const std::chrono::milliseconds tick;
     asio::steady_timer sweep{ioc};
@@ -355,9 +393,7 @@ public:
     }
 
     void post_response(uint64_t id, Response&& r, bool dropped) override {
-        asio::post(worker_.ioc, [self = this->shared_from_this(), id, r = std::move(r), dropped]() mutable {
-            self->on_response(id, std::move(r), dropped);
-        });
+        worker_.post_response(this->shared_from_this(), id, std::move(r), dropped);
     }
 
     void take_inline(uint64_t id, Response&& r, bool dropped) override {
@@ -633,7 +669,7 @@ private:
         }
     }
 
-    void on_response(uint64_t id, Response&& r, bool dropped) {
+    void on_response(uint64_t id, Response&& r, bool dropped) override {
         if (!awaiting_ || id != current_id_) return;  // too late: the deadline or stop() answered already
         end_exchange();
         if (dropped) {
