@@ -97,8 +97,8 @@ void Producer::produce(Record rec, DeliveryCallback cb) {
         vu[n++].u.mem.size = r.key.size();
     }
     vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
-    vu[n].u.mem.ptr = r.value.data();
-    vu[n++].u.mem.size = r.value.size();
+    vu[n].u.mem.ptr = r.tombstone ? nullptr : r.value.data();
+    vu[n++].u.mem.size = r.tombstone ? 0 : r.value.size();
     vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vu[n++].u.i = 0;  // no copy, no free: `p` keeps key and value alive until the report
     vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;

@@ -19,6 +19,9 @@ struct Record {
     std::string key;
     std::string value;
     std::vector<Header> headers;
+    // Produce a null value: a tombstone, which makes a compacted topic forget the key.
+    // `value` is ignored then. (librdkafka sends an empty value as null too.)
+    bool tombstone = false;
 
     // First header with this name, or nullptr.
     const Header* header(std::string_view name) const {

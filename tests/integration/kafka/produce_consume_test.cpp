@@ -149,3 +149,24 @@ TEST_CASE("after warm_up the first record does not wait for librdkafka's topic s
     // only at its periodic topic scan.
     CHECK(d.all()[0].latency < 500ms);
 }
+
+TEST_CASE("a tombstone record has a null value and librdkafka sends an empty value as null too", "[kafka][integration][kcat]") {
+    EmbeddedCluster cluster;
+    cluster.create_topic("t.tomb", 1);
+    KafkaSettings s = settings_for(cluster);
+    metrics::Registry reg;
+    {
+        Producer producer(s, reg);
+        Deliveries d;
+        Record empty{"t.tomb", "k1", "", {}};
+        Record tomb{"t.tomb", "k2", "ignored", {}};
+        tomb.tombstone = true;
+        producer.produce(std::move(empty), d.callback());
+        producer.produce(std::move(tomb), d.callback());
+        REQUIRE(producer.flush(10s) == 0);
+        CHECK(d.ok() == 2);
+    }
+    std::string out = run("timeout 20 kcat -C -q -Z -b " + cluster.bootstrap_servers() +
+                          " -t t.tomb -o beginning -e -f '%k=%s|' 2>/dev/null");
+    CHECK(out == "k1=NULL|k2=NULL|");  // kcat -Z: NULL for a null value, nothing for an empty one
+}
