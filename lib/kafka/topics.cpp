@@ -70,7 +70,12 @@ std::vector<TopicSpec> omnibus_topics(const KafkaSettings& s) {
     TopicSpec identity = topic("identity");
     identity.partitions = 1;
     identity.exact_partitions = true;
-    identity.config = {{"cleanup.policy", "compact"}};
+    // Compaction may only remove what every live instance has applied: records stay at least
+    // 7 days (an instance whose store is older rebuilds it from the log; pipeline/identity),
+    // tombstones as long again.
+    identity.config = {{"cleanup.policy", "compact"},
+                       {"min.compaction.lag.ms", "604800000"},
+                       {"delete.retention.ms", "604800000"}};
     out.push_back(std::move(identity));
     for (std::string_view name : {"outbox.ai", "outbox.human", "replies", "delivery", "events", "deadletter"})
         out.push_back(topic(name));

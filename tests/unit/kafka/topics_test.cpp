@@ -22,6 +22,7 @@ TEST_CASE("omnibus topics from the prefix", "[kafka][topics]") {
             CHECK(t.partitions == 1);
             CHECK(t.exact_partitions);
             CHECK(t.config.at("cleanup.policy") == "compact");
+            CHECK(t.config.at("min.compaction.lag.ms") == "604800000");
         } else {
             CHECK(t.partitions == 12);
             CHECK(t.config.empty());
