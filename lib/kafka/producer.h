@@ -19,9 +19,9 @@
 //     outstanding callback has run (with an error for purged records) when it returns.
 //
 // Record mapping: key "" → null key (librdkafka's partitioner then picks a partition at
-// random), value is sent as is, headers become Kafka record headers in order. Records with
-// the same key go to the same partition. librdkafka sends a zero-length value as null: an
-// empty value IS a tombstone on a compacted topic (Record::tombstone says so explicitly).
+// random), value is sent as is ("" is an empty value, not a tombstone; Record::tombstone
+// sends a null value), headers become Kafka record headers in order. Records with the same
+// key go to the same partition.
 //
 // Idempotence is always on and cannot be disabled through kafka.client (see client_config.h):
 // librdkafka retries transient broker errors (NOT_ENOUGH_REPLICAS, leader changes,

@@ -20,7 +20,7 @@ struct Record {
     std::string value;
     std::vector<Header> headers;
     // Produce a null value: a tombstone, which makes a compacted topic forget the key.
-    // `value` is ignored then. (librdkafka sends an empty value as null too.)
+    // `value` is ignored then. An empty `value` without this flag is an empty value, not null.
     bool tombstone = false;
 
     // First header with this name, or nullptr.
