@@ -61,10 +61,6 @@ Properties common_defaults(const KafkaSettings& s) {
         {"reconnect.backoff.ms", Secret("100")},
         {"reconnect.backoff.max.ms", Secret("2000")},
         {"client.id", Secret(s.client_id)},
-        // Requests are small and latency-bound (a webhook waits for its acknowledgement):
-        // with Nagle on, a request written while the previous one is unacknowledged waits
-        // for the broker's delayed ACK, 40 ms on Linux.
-        {"socket.nagle.disable", Secret("true")},
     };
 }
 

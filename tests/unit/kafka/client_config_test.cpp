@@ -49,7 +49,6 @@ TEST_CASE("producer properties enforce idempotence, acks=all and the settings", 
     CHECK(get(producer_properties(s), "linger.ms") == "0");
     CHECK(get(p, "message.timeout.ms") == "12000");
     CHECK(get(p, "allow.auto.create.topics") == "false");
-    CHECK(get(p, "socket.nagle.disable") == "true");      // acknowledgements wait on small requests
     CHECK(get(p, "compression.type") == "lz4");           // passed through
     CHECK(get(p, "reconnect.backoff.max.ms") == "5000");  // a user value beats a layer default
     s.embedded = true;  // the mock cluster cannot honour it and librdkafka would warn on every request
