@@ -114,6 +114,20 @@ Customer merge_all(std::vector<Customer> found, Store& store, Outcome& out) {
     return survivor;
 }
 
+// The end of observe and link: the request's identities that no customer holds (after the
+// merges) go to the survivor, which records the request and is stored.
+void link_unmapped(Customer& survivor, const Request& r, Store& store, Outcome& out) {
+    for (const auto& ident : r.identities) {
+        if (store.customer_of(ident)) continue;  // the survivor's (merged) or already linked
+        store.put_identity(ident, survivor.id);
+        add_unique(survivor.identities, ident);
+        out.linked.push_back(ident);
+    }
+    if (survivor.requests.size() < kMaxRequestsPerCustomer) add_unique(survivor.requests, r.id);
+    store.put_customer(survivor);
+    out.customer = survivor.id;
+}
+
 Outcome apply_observe(const Request& r, std::int64_t seq, Store& store) {
     Outcome out;
     std::vector<Customer> found;
@@ -144,15 +158,7 @@ Outcome apply_observe(const Request& r, std::int64_t seq, Store& store) {
     } else {
         survivor = merge_all(std::move(found), store, out);
     }
-    for (const auto& ident : r.identities) {
-        if (store.customer_of(ident)) continue;  // now the survivor's (merged above) or already
-        store.put_identity(ident, survivor.id);
-        add_unique(survivor.identities, ident);
-        out.linked.push_back(ident);
-    }
-    if (survivor.requests.size() < kMaxRequestsPerCustomer) add_unique(survivor.requests, r.id);
-    store.put_customer(survivor);
-    out.customer = survivor.id;
+    link_unmapped(survivor, r, store, out);
     return out;
 }
 
@@ -174,14 +180,7 @@ Outcome apply_link(const Request& r, Store& store) {
         return rejected("customer has " + std::to_string(kMaxIdentitiesPerCustomer) + " identities already");
     }
     Customer survivor = merge_all(std::move(found), store, out);
-    if (!store.customer_of(ident)) {
-        store.put_identity(ident, survivor.id);
-        add_unique(survivor.identities, ident);
-        out.linked.push_back(ident);
-    }
-    if (survivor.requests.size() < kMaxRequestsPerCustomer) add_unique(survivor.requests, r.id);
-    store.put_customer(survivor);
-    out.customer = survivor.id;
+    link_unmapped(survivor, r, store, out);
     return out;
 }
 
