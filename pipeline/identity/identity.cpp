@@ -106,6 +106,10 @@ Outcome rejected(std::string why) {
     return o;
 }
 
+Outcome too_many_identities() {
+    return rejected("a customer would have more than " + std::to_string(kMaxIdentitiesPerCustomer) + " identities");
+}
+
 // Merges every customer in `found` into the oldest; returns the survivor (not yet stored).
 Customer merge_all(std::vector<Customer> found, Store& store, Outcome& out) {
     Customer survivor = oldest(found);
@@ -144,9 +148,7 @@ Outcome apply_observe(const Request& r, std::int64_t seq, Store& store) {
     std::size_t adding = 0;
     for (const auto& ident : r.identities)
         if (!store.customer_of(ident)) ++adding;
-    if (total + adding > kMaxIdentitiesPerCustomer)
-        return rejected("a customer would have more than " + std::to_string(kMaxIdentitiesPerCustomer) +
-                        " identities");
+    if (total + adding > kMaxIdentitiesPerCustomer) return too_many_identities();
 
     Customer survivor;
     if (found.empty()) {
@@ -172,8 +174,7 @@ Outcome apply_link(const Request& r, Store& store) {
         auto c = resolve(store, *owner);
         if (c && c->id != target->id) {
             if (c->identities.size() + target->identities.size() > kMaxIdentitiesPerCustomer)
-                return rejected("a customer would have more than " + std::to_string(kMaxIdentitiesPerCustomer) +
-                                " identities");
+                return too_many_identities();
             found.push_back(std::move(*c));
         }
     } else if (target->identities.size() + 1 > kMaxIdentitiesPerCustomer) {

@@ -114,11 +114,11 @@ std::optional<Customer> IdentityStore::customer(std::string_view id) const {
 }
 
 std::optional<Customer> IdentityStore::resolve(std::string_view id) const {
-    // Reads of one RocksDB snapshot would be stricter; a merge between the two reads only
-    // makes the answer the newer survivor, which is as good.
-    auto c = customer(id);
-    for (int hops = 0; hops < 8 && c && c->merged_into; ++hops) c = customer(*c->merged_into);
-    return c && !c->merged_into ? c : std::nullopt;
+    // The state machine's own alias walk, over the DB with nothing written. Reads of one
+    // RocksDB snapshot would be stricter; a merge between two reads only makes the answer
+    // the newer survivor, which is as good.
+    BatchStore reader(*impl_->db);
+    return identity::resolve(reader, id);
 }
 
 std::optional<std::string> IdentityStore::resolve_identity(std::string_view identity) const {
