@@ -1,0 +1,46 @@
+// PipelineSettings: what the `pipeline:` block of the YAML fills in for the pipeline stages
+// (identity resolution, conversation history). Declared in daemon/daemon_config.cpp, read by
+// the daemon and handed to the stages; defaults here are the documented defaults.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace omnibus::pipeline {
+
+struct IdentitySettings {
+    // Identity kinds a message may link to its sender's customer automatically, when the
+    // platform or a verified claim shows them (never display names, never unverified text).
+    std::vector<std::string> auto_link{"phone", "email", "shop"};
+    bool email_lowercase_local_part = false;  // RFC 5321: the local part is case-sensitive
+    bool email_fold_gmail = false;            // gmail.com / googlemail.com: drop dots and +tags
+    // Region (ISO 3166-1 alpha-2) for phone numbers in claims written without '+': per channel
+    // name, else `default_region`; "" = such numbers stay raw identities, never guessed.
+    std::string default_region;
+    std::map<std::string, std::string> channel_regions;
+    // A store last written longer ago than this is rebuilt from the identity log (the topic
+    // keeps every record for min.compaction.lag.ms = 7 days).
+    std::chrono::milliseconds rebuild_after{std::chrono::hours(24 * 6)};
+};
+
+struct HistorySettings {
+    // A conversation closes after this long without a message; the next one opens a new one.
+    std::chrono::milliseconds conversation_idle{std::chrono::minutes(30)};
+    // The `context` of an emitted message: the customer's last N messages, within a byte budget
+    // (text bytes; older entries are dropped first).
+    std::size_t context_messages = 20;
+    std::size_t context_bytes = 16384;
+    // Messages older than this are purged from the history (and its changelog).
+    std::chrono::milliseconds retention{std::chrono::hours(24 * 365)};
+};
+
+struct PipelineSettings {
+    bool enabled = true;
+    IdentitySettings identity;
+    HistorySettings history;
+};
+
+}  // namespace omnibus::pipeline
