@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "envelope/envelope.h"
+#include "kafka/dead_letter.h"
 #include "log/log.h"
 
 namespace omnibus::connectors {
@@ -38,13 +39,7 @@ void DeliveryDispatcher::Core::dead_letter(const kafka::ConsumedRecord& in, std:
         .inc();
     logger.warn("delivery record dead-lettered",
                 {{"reason", reason}, {"partition", in.partition}, {"offset", static_cast<long long>(in.offset)}});
-    kafka::Record rec = in.record;
-    rec.topic = deadletter_topic;
-    rec.headers.push_back({"omnibus_error", std::move(reason)});
-    rec.headers.push_back({"omnibus_error_code", std::string(code)});
-    rec.headers.push_back({"omnibus_source_topic", in.record.topic});
-    rec.headers.push_back({"omnibus_source_partition", std::to_string(in.partition)});
-    rec.headers.push_back({"omnibus_source_offset", std::to_string(in.offset)});
+    kafka::Record rec = kafka::dead_letter(in, deadletter_topic, code, std::move(reason));
     auto shared_done = std::make_shared<kafka::Completion>(std::move(done));
     producer.produce(std::move(rec), [shared_done](const kafka::DeliveryResult& r) {
         if (r.ok()) {

@@ -87,10 +87,14 @@ void Producer::produce(Record rec, DeliveryCallback cb) {
             rd_kafka_header_add(headers.get(), h.name.data(), static_cast<ssize_t>(h.name.size()), h.value.data(),
                                 static_cast<ssize_t>(h.value.size()));
     }
-    rd_kafka_vu_t vu[6];
+    rd_kafka_vu_t vu[7];
     size_t n = 0;
     vu[n].vtype = RD_KAFKA_VTYPE_TOPIC;
     vu[n++].u.cstr = r.topic.c_str();
+    if (r.partition >= 0) {
+        vu[n].vtype = RD_KAFKA_VTYPE_PARTITION;
+        vu[n++].u.i32 = r.partition;
+    }
     if (!r.key.empty()) {
         vu[n].vtype = RD_KAFKA_VTYPE_KEY;
         vu[n].u.mem.ptr = r.key.data();

@@ -21,7 +21,7 @@
 // Record mapping: key "" → null key (librdkafka's partitioner then picks a partition at
 // random), value is sent as is ("" is an empty value, not a tombstone; Record::tombstone
 // sends a null value), headers become Kafka record headers in order. Records with the same
-// key go to the same partition.
+// key go to the same partition; Record::partition >= 0 pins the partition instead.
 //
 // Idempotence is always on and cannot be disabled through kafka.client (see client_config.h):
 // librdkafka retries transient broker errors (NOT_ENOUGH_REPLICAS, leader changes,

@@ -22,6 +22,10 @@ struct Record {
     // Produce a null value: a tombstone, which makes a compacted topic forget the key.
     // `value` is ignored then. An empty `value` without this flag is an empty value, not null.
     bool tombstone = false;
+    // Produce to this partition instead of the one the key hashes to (-1). A state store's
+    // changelog is co-partitioned with the store's input: its records go to the input's
+    // partition number, whatever their own keys hash to.
+    int partition = -1;
 
     // First header with this name, or nullptr.
     const Header* header(std::string_view name) const {

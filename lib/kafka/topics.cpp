@@ -90,6 +90,13 @@ TopicSpec changelog_topic(const KafkaSettings& s, std::string_view store) {
                      false};
 }
 
+std::vector<TopicSpec> pipeline_topics(const KafkaSettings& s) {
+    TopicSpec customer{s.topic_prefix + "pipeline.customer", s.partitions, s.replication_factor, {}, true};
+    TopicSpec history = changelog_topic(s, "history");
+    history.exact_partitions = true;
+    return {std::move(customer), std::move(history)};
+}
+
 EnsureTopicsResult ensure_topics(const KafkaSettings& s, const std::vector<TopicSpec>& topics,
                                  EmbeddedCluster* embedded) {
     if (embedded) return ensure_embedded(topics, *embedded);

@@ -28,6 +28,11 @@ struct TopicSpec {
 // compacted), outbox.ai, outbox.human, replies, delivery, events, deadletter.
 std::vector<TopicSpec> omnibus_topics(const KafkaSettings& s);
 
+// The pipeline's internal topics: <prefix>pipeline.customer (messages re-keyed by customer
+// id, the conversation stage's input) and the history store's changelog, co-partitioned with
+// it (both exact: a store per partition relies on the two counts being equal).
+std::vector<TopicSpec> pipeline_topics(const KafkaSettings& s);
+
 // The compacted changelog topic of a state store, co-partitioned with the input topics:
 // <prefix>changelog.<store>.
 TopicSpec changelog_topic(const KafkaSettings& s, std::string_view store);

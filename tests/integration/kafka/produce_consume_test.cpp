@@ -170,3 +170,33 @@ TEST_CASE("a tombstone record has a null value and an empty value stays empty", 
                           " -t t.tomb -o beginning -e -f '%k=%S|' 2>/dev/null");
     CHECK(out == "k1=0|k2=-1|");  // %S: the value's length, -1 for null
 }
+
+TEST_CASE("a record with a partition goes there whatever its key hashes to", "[kafka][integration][kcat]") {
+    EmbeddedCluster cluster;
+    cluster.create_topic("t.pinned", 4);
+    KafkaSettings s = settings_for(cluster);
+    metrics::Registry reg;
+    Deliveries d;
+    {
+        Producer producer(s, reg);
+        for (int p = 0; p < 4; ++p)
+            for (int i = 0; i < 5; ++i) {
+                Record r{"t.pinned", "same-key", std::to_string(p), {}};
+                r.partition = p;
+                producer.produce(std::move(r), d.callback());
+            }
+        Record bad{"t.pinned", "k", "v", {}};
+        bad.partition = 9;  // no such partition: refused, reported through the callback
+        producer.produce(std::move(bad), d.callback());
+        REQUIRE(producer.flush(10s) == 0);
+    }
+    REQUIRE(d.size() == 21);
+    CHECK(d.ok() == 20);
+    std::map<int32_t, int> per_partition;
+    for (const auto& r : d.all())
+        if (r.ok()) ++per_partition[r.partition];
+    CHECK(per_partition == std::map<int32_t, int>{{0, 5}, {1, 5}, {2, 5}, {3, 5}});
+    std::string out = run("timeout 20 kcat -C -q -b " + cluster.bootstrap_servers() +
+                          " -t t.pinned -p 2 -o beginning -e -f '%s' 2>/dev/null");
+    CHECK(out == "22222");
+}
