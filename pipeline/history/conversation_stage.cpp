@@ -1,0 +1,394 @@
+// The conversation stage: history, conversations, context (see conversation_stage.h).
+#include "pipeline/history/conversation_stage.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "envelope/envelope.h"
+#include "kafka/dead_letter.h"
+#include "kafka/log_reader.h"
+#include "log/log.h"
+
+namespace omnibus::pipeline::history {
+namespace {
+
+constexpr log::Logger logger{"conversation"};
+
+std::int64_t wall_ms() { return envelope::now_ms().time_since_epoch().count(); }
+
+}  // namespace
+
+// One assigned partition: its store and the work in flight on it.
+struct ConversationStage::Partition {
+    int number = 0;
+    std::unique_ptr<HistoryStore> store;
+    std::atomic<std::int64_t> changelog_next{0};  // offset after the newest acknowledged changelog record
+    std::atomic<int> in_flight{0};                // records and tombstones not acknowledged yet
+    std::mutex mu;                                // with cv: waiting for in_flight == 0
+    std::condition_variable cv;
+    std::mutex purge_mu;  // a purge pass and the close do not overlap
+    bool closed = false;  // guarded by purge_mu
+
+    void begin() { in_flight.fetch_add(1); }
+    void finish() {
+        if (in_flight.fetch_sub(1) == 1) {
+            std::lock_guard lock(mu);
+            cv.notify_all();
+        }
+    }
+    void acknowledged(std::int64_t offset) {
+        std::int64_t next = offset + 1, cur = changelog_next.load();
+        while (cur < next && !changelog_next.compare_exchange_weak(cur, next)) {
+        }
+    }
+    bool wait_idle(std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mu);
+        return cv.wait_for(lock, timeout, [this] { return in_flight.load() == 0; });
+    }
+};
+
+ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, ConversationStageOptions options,
+                                     kafka::Producer& producer, metrics::Registry& metrics)
+    : settings_(settings), options_(std::move(options)), producer_(producer), metrics_(metrics) {
+    if (!options_.survivor) throw std::invalid_argument("conversation stage: survivor lookup missing");
+    processed_ = &metrics.counter("omnibus_conversation_messages_total", "Messages added to a history and emitted");
+    duplicates_ = &metrics.counter("omnibus_conversation_duplicates_total",
+                                   "Messages already in the history (reprocessed): nothing done again");
+    forwarded_ = &metrics.counter("omnibus_conversation_forwarded_total",
+                                  "Messages of a merged customer forwarded to the survivor");
+    dead_letters_ = &metrics.counter("omnibus_conversation_dead_letters_total",
+                                     "Records the conversation stage could not process, sent to the dead-letter topic");
+    output_failures_ = &metrics.counter("omnibus_conversation_output_failures_total",
+                                        "Emits or changelog writes Kafka did not take; the record is handed out again");
+    restored_ = &metrics.counter("omnibus_history_restored_records_total", "Changelog records applied while restoring");
+    purged_ = &metrics.counter("omnibus_history_purged_total", "History entries removed for retention");
+
+    purge_thread_ = std::thread([this] { purge_loop(); });
+
+    kafka::ConsumerOptions co;
+    co.group_id = options_.group_id;
+    co.topics = {options_.input_topic};
+    co.max_in_flight = options_.max_in_flight;
+    co.async_handler = [this](const kafka::ConsumedRecord& rec, kafka::Completion done) {
+        on_record(rec, std::move(done));
+    };
+    co.on_assigned = [this](const std::vector<kafka::TopicPartition>& parts) { on_assigned(parts); };
+    co.on_revoked = [this](const std::vector<kafka::TopicPartition>& parts) { on_revoked(parts); };
+    consumer_ = std::make_unique<kafka::Consumer>(settings_, std::move(co), metrics_);
+}
+
+ConversationStage::~ConversationStage() { stop(); }
+
+void ConversationStage::stop() {
+    {
+        std::lock_guard lock(purge_mu_);
+        if (stopping_) return;
+        stopping_ = true;
+    }
+    purge_cv_.notify_all();
+    if (purge_thread_.joinable()) purge_thread_.join();
+    if (consumer_) consumer_->stop();  // revokes every partition: checkpoints written
+}
+
+bool ConversationStage::has_assignment() const { return consumer_ && consumer_->has_assignment(); }
+
+std::vector<int> ConversationStage::partitions() const {
+    std::lock_guard lock(stores_mu_);
+    std::vector<int> out;
+    for (const auto& [p, _] : stores_) out.push_back(p);
+    return out;
+}
+
+std::shared_ptr<ConversationStage::Partition> ConversationStage::partition(int p) const {
+    std::lock_guard lock(stores_mu_);
+    auto it = stores_.find(p);
+    return it == stores_.end() ? nullptr : it->second;
+}
+
+void ConversationStage::on_assigned(const std::vector<kafka::TopicPartition>& parts) {
+    for (const auto& tp : parts) {
+        if (tp.topic != options_.input_topic) continue;
+        auto part = std::make_shared<Partition>();
+        part->number = tp.partition;
+        const std::string path = options_.store_dir + "/" + std::to_string(tp.partition);
+        try {
+            part->store = std::make_unique<HistoryStore>(path);
+        } catch (const std::exception& e) {
+            logger.error("history store cannot be opened; the partition waits", {{"partition", tp.partition},
+                                                                                 {"error", e.what()}});
+            continue;  // its records are abandoned until a later assignment opens it
+        }
+        HistoryStore& store = *part->store;
+        auto cp = store.checkpoint();
+        std::int64_t start = kafka::LogReader::kBeginning;
+        if (cp) {
+            start = *cp;
+        } else {
+            store.wipe();  // not closed cleanly (or new): only the changelog is trusted
+        }
+        store.clear_checkpoint();
+
+        std::int64_t applied = 0;
+        kafka::LogReaderOptions ro;
+        ro.topic = options_.changelog_topic;
+        ro.partition = tp.partition;
+        ro.start_offset = start;
+        ro.on_records = [&](std::vector<kafka::LogRecord>& records) {
+            std::vector<Change> changes;
+            changes.reserve(records.size());
+            for (auto& r : records)
+                changes.push_back({std::move(r.record.key),
+                                   r.tombstone ? std::nullopt : std::optional<std::string>(std::move(r.record.value))});
+            store.apply_changelog(changes);
+            applied += static_cast<std::int64_t>(changes.size());
+        };
+        ro.on_gap = [&](std::int64_t requested, std::int64_t log_start) {
+            logger.warn("history changelog does not hold the checkpoint; rebuilding the store from what it holds",
+                        {{"partition", tp.partition}, {"requested", requested}, {"log_start", log_start}});
+            store.wipe();
+        };
+        const auto t0 = std::chrono::steady_clock::now();
+        bool ok = false;
+        {
+            kafka::LogReader reader(settings_, metrics_, std::move(ro));
+            ok = reader.wait_caught_up(options_.restore_timeout);
+            reader.stop();
+            part->changelog_next = reader.position();
+        }
+        restored_->inc(static_cast<double>(applied));
+        if (!ok) {
+            logger.error("history restore did not finish; the partition waits for its next assignment",
+                         {{"partition", tp.partition}, {"applied", applied}});
+            continue;
+        }
+        logger.info("history restored",
+                    {{"partition", tp.partition},
+                     {"from", cp ? std::to_string(*cp) : std::string("beginning")},
+                     {"records", applied},
+                     {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}});
+        std::lock_guard lock(stores_mu_);
+        stores_[tp.partition] = std::move(part);
+    }
+}
+
+void ConversationStage::on_revoked(const std::vector<kafka::TopicPartition>& parts) {
+    for (const auto& tp : parts) {
+        if (tp.topic != options_.input_topic) continue;
+        std::shared_ptr<Partition> part;
+        {
+            std::lock_guard lock(stores_mu_);
+            auto it = stores_.find(tp.partition);
+            if (it == stores_.end()) continue;
+            part = std::move(it->second);
+            stores_.erase(it);
+        }
+        std::lock_guard purge(part->purge_mu);
+        part->closed = true;
+        if (!part->wait_idle(settings_.close_timeout)) {
+            // No checkpoint: whoever opens this store next wipes it and restores from the changelog.
+            logger.error("history partition revoked with work in flight; its store will be restored next time",
+                         {{"partition", tp.partition}, {"in_flight", part->in_flight.load()}});
+            continue;
+        }
+        try {
+            part->store->write_checkpoint(part->changelog_next.load());
+            logger.info("history checkpoint written",
+                        {{"partition", tp.partition}, {"changelog_offset", part->changelog_next.load()}});
+        } catch (const std::exception& e) {
+            logger.error("history checkpoint not written", {{"partition", tp.partition}, {"error", e.what()}});
+        }
+        part->store.reset();  // closed: the directory may be opened again at the next assignment
+    }
+}
+
+void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Completion done) {
+    auto shared_done = std::make_shared<kafka::Completion>(std::move(done));
+    auto dead_letter = [&](std::string_view code, std::string reason) {
+        dead_letters_->inc();
+        logger.warn("record dead-lettered", {{"code", code}, {"reason", reason}, {"partition", rec.partition},
+                                             {"offset", static_cast<long long>(rec.offset)}});
+        producer_.produce(kafka::dead_letter(rec, options_.deadletter_topic, code, std::move(reason)),
+                          [shared_done](const kafka::DeliveryResult& r) {
+                              if (r.ok()) shared_done->done();
+                              else shared_done->abandon();
+                          });
+    };
+
+    auto part = partition(rec.partition);
+    if (!part) {
+        shared_done->abandon();  // not restored here: handed out again, or to the next owner
+        return;
+    }
+    auto decoded = envelope::decode(rec.record);
+    if (!decoded.ok()) return dead_letter(envelope::error_code_name(decoded.error().code), decoded.error().to_string());
+    envelope::Envelope env = std::move(decoded).value();
+    if (env.direction != envelope::Direction::inbound)
+        return dead_letter("not_inbound", "the conversation stage takes inbound messages only");
+    const std::string& key = rec.record.key;
+    if (key.empty()) return dead_letter("missing_key", "record without a customer id key");
+
+    std::string customer = key;
+    if (auto s = options_.survivor(customer); s && *s != customer) {
+        // Merged away: the survivor's partition keeps the history now.
+        forwarded_->inc();
+        env.customer_id = *s;
+        kafka::Record fwd = envelope::encode(env, *s);
+        fwd.topic = options_.input_topic;
+        producer_.produce(std::move(fwd), [shared_done](const kafka::DeliveryResult& r) {
+            if (r.ok()) shared_done->done();
+            else shared_done->abandon();
+        });
+        return;
+    }
+
+    HistoryStore& store = *part->store;
+    const std::int64_t at = env.received_at.time_since_epoch().count();
+    std::string hkey = entry_key(customer, at, env.id);
+    if (store.find(hkey)) {
+        duplicates_->inc();
+        shared_done->done();
+        return;
+    }
+
+    const auto& h = options_.history;
+    std::string conversation;
+    std::int64_t started = at;
+    if (auto last = store.last(customer); last && at - last->at_ms <= h.conversation_idle.count()) {
+        conversation = last->conversation;
+        started = last->conversation_started_ms;
+    } else {
+        conversation = envelope::new_id();
+    }
+    auto context = store.recent(customer, hkey, h.context_messages, h.context_bytes);
+    Change change = store.put(entry_of(env, customer, conversation, started));
+
+    env.customer_id = customer;
+    env.conversation_id = conversation;
+    env.context.clear();
+    env.context.reserve(context.size());
+    for (auto& e : context) {
+        envelope::ContextEntry c;
+        c.id = std::move(e.id);
+        c.direction = e.direction;
+        c.channel = std::move(e.channel_name);
+        c.text = std::move(e.text);
+        c.at = envelope::Timestamp(std::chrono::milliseconds(e.at_ms));
+        c.author = std::move(e.author);
+        env.context.push_back(std::move(c));
+    }
+    envelope::Route route;
+    route.target = envelope::RouteTarget::ai;
+    route.rule = "default";
+    env.route = std::move(route);
+
+    kafka::Record out = envelope::encode(env, customer);
+    out.topic = options_.outbox_topic;
+    part->begin();
+    kafka::Producer* producer = &producer_;
+    metrics::Counter* failures = output_failures_;
+    metrics::Counter* processed = processed_;
+    std::string changelog_topic = options_.changelog_topic;
+    producer_.produce(std::move(out), [=, change = std::move(change)](const kafka::DeliveryResult& r) mutable {
+        if (!r.ok()) {
+            failures->inc();
+            logger.warn("routed message not taken by Kafka; handed out again", {{"error", r.message}});
+            part->store->remove(change.key);
+            shared_done->abandon();
+            part->finish();
+            return;
+        }
+        kafka::Record cl;
+        cl.topic = std::move(changelog_topic);
+        cl.key = change.key;
+        cl.value = std::move(*change.value);
+        cl.partition = part->number;
+        producer->produce(std::move(cl), [=, key = std::move(change.key)](const kafka::DeliveryResult& c) {
+            if (c.ok()) {
+                part->acknowledged(c.offset);
+                processed->inc();
+                shared_done->done();
+            } else {
+                // Emitted but not on the changelog: handed out again, it is emitted again with the same id.
+                failures->inc();
+                logger.warn("history changelog write not taken by Kafka; handed out again", {{"error", c.message}});
+                part->store->remove(key);
+                shared_done->abandon();
+            }
+            part->finish();
+        });
+    });
+}
+
+std::optional<MessagePage> ConversationStage::messages(std::string_view customer, const MessageQuery& q) const {
+    std::vector<std::shared_ptr<Partition>> parts;
+    {
+        std::lock_guard lock(stores_mu_);
+        for (const auto& [_, p] : stores_) parts.push_back(p);
+    }
+    for (const auto& p : parts)
+        if (p->store && p->store->holds(customer)) return p->store->messages(customer, q);
+    return std::nullopt;
+}
+
+std::optional<std::vector<ConversationSummary>> ConversationStage::conversations(std::string_view customer) const {
+    std::vector<std::shared_ptr<Partition>> parts;
+    {
+        std::lock_guard lock(stores_mu_);
+        for (const auto& [_, p] : stores_) parts.push_back(p);
+    }
+    for (const auto& p : parts)
+        if (p->store && p->store->holds(customer)) return p->store->conversations(customer);
+    return std::nullopt;
+}
+
+std::size_t ConversationStage::purge_now() {
+    std::vector<std::shared_ptr<Partition>> parts;
+    {
+        std::lock_guard lock(stores_mu_);
+        for (const auto& [_, p] : stores_) parts.push_back(p);
+    }
+    const std::int64_t cutoff = wall_ms() - options_.history.retention.count();
+    std::size_t total = 0;
+    for (const auto& part : parts) {
+        std::lock_guard lock(part->purge_mu);
+        if (part->closed) continue;
+        std::string cursor;
+        do {
+            auto changes = part->store->purge_before(cutoff, cursor, 10000);
+            for (auto& c : changes) {
+                kafka::Record t;
+                t.topic = options_.changelog_topic;
+                t.key = std::move(c.key);
+                t.tombstone = true;
+                t.partition = part->number;
+                part->begin();
+                producer_.produce(std::move(t), [part](const kafka::DeliveryResult& r) {
+                    if (r.ok()) part->acknowledged(r.offset);
+                    // A lost tombstone leaves the entry on the changelog: a restore brings it
+                    // back and the next pass removes it again.
+                    part->finish();
+                });
+            }
+            total += changes.size();
+        } while (!cursor.empty());
+    }
+    purged_->inc(static_cast<double>(total));
+    if (total) logger.info("history purged", {{"entries", total}, {"older_than_ms", cutoff}});
+    return total;
+}
+
+void ConversationStage::purge_loop() {
+    std::unique_lock lock(purge_mu_);
+    while (!stopping_) {
+        if (purge_cv_.wait_for(lock, options_.purge_interval, [this] { return stopping_; })) break;
+        lock.unlock();
+        try {
+            purge_now();
+        } catch (const std::exception& e) {
+            logger.error("history purge failed", {{"error", e.what()}});
+        }
+        lock.lock();
+    }
+}
+
+}  // namespace omnibus::pipeline::history

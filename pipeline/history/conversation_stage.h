@@ -1,0 +1,142 @@
+// ConversationStage: the pipeline stage that keeps each customer's history and emits each
+// message with its customer, conversation and context. It consumes <prefix>pipeline.customer
+// (messages keyed by customer id, written by the resolve stage) in the consumer group
+// <group_id>.conversation, with one HistoryStore per assigned partition, each mirrored on the
+// same partition of <prefix>changelog.history.
+//
+// Per message, in the partition's order:
+//   1. The key names the customer. When the identity state says that customer was merged into
+//      another, the record is forwarded to the survivor's key (and history follows it there).
+//   2. The message's history key is a function of the message; when the store already has it,
+//      the message was processed and emitted before: nothing is done again (reprocessing
+//      after a crash neither duplicates history nor emits a second routed message).
+//   3. Conversation: the customer's newest entry's conversation when it is at most
+//      history.conversation_idle older than this message, else a new one.
+//   4. Context: the customer's last history.context_messages entries before it, within
+//      history.context_bytes, across every channel.
+//   5. The entry goes into the local store at once (the next message of the customer sees
+//      it), the routed message is produced to the outbox; only after Kafka acknowledged it
+//      is the entry produced to the changelog, and only after that is the record done (its
+//      offset may be committed). So an entry on the changelog always means its message was
+//      emitted: the next owner of the partition, restored from the changelog, skips it. A
+//      message whose output was acknowledged but whose changelog record was not (a crash in
+//      between) is emitted again by the next owner, with the same id: downstream sees at
+//      worst a duplicate it can drop by id, never a second message with a new id.
+//      Kafka transactions would close that gap; the embedded cluster does not implement them
+//      (docs/pipeline.md), so the stage does not depend on them.
+//   6. Output failures: the local entry is removed again and the record abandoned (handed
+//      out again after the consumer's retry backoff, or to the next owner).
+//
+// Routing is not decided here yet: every message goes to <prefix>outbox.ai with the route
+// {target: ai, rule: "default"} until the classify and route stages exist.
+//
+// Restore (on assignment, before any record of the partition is handled): a store with a
+// checkpoint reads the changelog from there; one without (new, or not closed cleanly) is
+// wiped and rebuilt from the changelog's beginning. On revocation the stage waits for the
+// partition's work in flight, writes the checkpoint and closes the store.
+//
+// Retention: a purge pass every purge_interval removes entries older than history.retention
+// from every open store and tombstones them on the changelog.
+//
+// Threads: the consumer thread runs the handler and the assignment hooks and is the only
+// writer of message entries; producer acknowledgements arrive on the producer's poll thread
+// and touch only the partition's atomics and the store (thread-safe); the purge thread
+// writes tombstones; admin reads (messages, conversations) come from admin threads. The map
+// of open stores is guarded by stores_mu_; each store lives in a shared_ptr so work in flight
+// keeps it alive past a revocation.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kafka/consumer.h"
+#include "kafka/producer.h"
+#include "kafka/settings.h"
+#include "metrics/metrics.h"
+#include "pipeline/history/history_store.h"
+#include "pipeline/pipeline_settings.h"
+
+namespace omnibus::pipeline::history {
+
+struct ConversationStageOptions {
+    std::string group_id;    // the consumer group, e.g. "omnibus.conversation"
+    std::string input_topic;      // <prefix>pipeline.customer
+    std::string changelog_topic;  // <prefix>changelog.history
+    std::string outbox_topic;     // <prefix>outbox.ai
+    std::string deadletter_topic; // <prefix>deadletter
+    std::string store_dir;        // one store per partition under it: <store_dir>/<partition>
+    HistorySettings history;
+    // The customer id `customer` stands for now: itself, its survivor after a merge, or
+    // nullopt when the identity state does not know it (yet, or any more). Any thread.
+    std::function<std::optional<std::string>(std::string_view customer)> survivor;
+    std::chrono::milliseconds purge_interval{std::chrono::hours(1)};
+    std::chrono::milliseconds restore_timeout{std::chrono::seconds(60)};
+    std::size_t max_in_flight = 20000;
+};
+
+class ConversationStage {
+public:
+    // Starts consuming at once. References must outlive the stage.
+    ConversationStage(const kafka::KafkaSettings& settings, ConversationStageOptions options, kafka::Producer& producer,
+                      metrics::Registry& metrics);
+    ~ConversationStage();  // stop()
+    ConversationStage(const ConversationStage&) = delete;
+    ConversationStage& operator=(const ConversationStage&) = delete;
+
+    // Revokes everything (checkpoints written), leaves the group. Idempotent.
+    void stop();
+
+    bool has_assignment() const;
+    std::vector<int> partitions() const;  // assigned and restored here
+
+    // Admin reads. nullopt: no store here holds that customer (unknown, or its partition is
+    // assigned to another instance).
+    std::optional<MessagePage> messages(std::string_view customer, const MessageQuery& q) const;
+    std::optional<std::vector<ConversationSummary>> conversations(std::string_view customer) const;
+
+    // One purge pass now (tests; the purge thread does the same every purge_interval).
+    std::size_t purge_now();
+
+    struct Partition;  // conversation_stage.cpp
+
+private:
+    void on_record(const kafka::ConsumedRecord& rec, kafka::Completion done);  // consumer thread
+    void on_assigned(const std::vector<kafka::TopicPartition>& parts);           // consumer thread
+    void on_revoked(const std::vector<kafka::TopicPartition>& parts);            // consumer thread
+    std::shared_ptr<Partition> partition(int p) const;
+    void purge_loop();
+
+    kafka::KafkaSettings settings_;
+    ConversationStageOptions options_;
+    kafka::Producer& producer_;
+    metrics::Registry& metrics_;
+    metrics::Counter* processed_;
+    metrics::Counter* duplicates_;
+    metrics::Counter* forwarded_;
+    metrics::Counter* dead_letters_;
+    metrics::Counter* output_failures_;
+    metrics::Counter* restored_;
+    metrics::Counter* purged_;
+
+    mutable std::mutex stores_mu_;
+    std::map<int, std::shared_ptr<Partition>> stores_;  // guarded by stores_mu_
+
+    std::mutex purge_mu_;  // with purge_cv_: wakes the purge thread to stop
+    std::condition_variable purge_cv_;
+    bool stopping_ = false;  // guarded by purge_mu_
+    std::thread purge_thread_;
+
+    std::unique_ptr<kafka::Consumer> consumer_;  // last: stopped first
+};
+
+}  // namespace omnibus::pipeline::history

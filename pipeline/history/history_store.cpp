@@ -1,0 +1,398 @@
+// One partition's conversation history in RocksDB (see history_store.h).
+#include "pipeline/history/history_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+
+#include "envelope/json.h"
+
+namespace omnibus::pipeline::history {
+namespace {
+
+constexpr std::string_view kCheckpoint = "m/checkpoint";
+constexpr std::string_view kEntryPrefix = "h/";
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+std::string customer_prefix(std::string_view customer) {
+    std::string p;
+    p.reserve(kEntryPrefix.size() + customer.size() + 1);
+    p += kEntryPrefix;
+    p += customer;
+    p += '/';
+    return p;
+}
+
+// "h/<customer>/<16 hex>/<id>" → at_ms; nullopt when the key is not an entry key.
+std::optional<std::int64_t> at_of_key(std::string_view key) {
+    if (key.substr(0, kEntryPrefix.size()) != kEntryPrefix) return std::nullopt;
+    auto last = key.rfind('/');
+    if (last == std::string_view::npos || last < 17) return std::nullopt;
+    std::string_view hex = key.substr(last - 16, 16);
+    std::uint64_t v = 0;
+    auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), v, 16);
+    if (ec != std::errc{} || p != hex.data() + hex.size()) return std::nullopt;
+    return static_cast<std::int64_t>(v);
+}
+
+const json::Value* member(const json::Value& o, const char* name) {
+    auto it = o.FindMember(name);
+    return it == o.MemberEnd() ? nullptr : &it->value;
+}
+
+std::string str(const json::Value* v) { return v && v->IsString() ? std::string(json::view(*v)) : std::string(); }
+
+// Cuts `s` to at most `max` bytes without splitting a UTF-8 sequence.
+std::string_view cut_utf8(std::string_view s, std::size_t max) {
+    if (s.size() <= max) return s;
+    std::size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return s.substr(0, n);
+}
+
+std::size_t text_size(const HistoryEntry& e) {
+    return (e.text ? e.text->size() : 0) + (e.subject ? e.subject->size() : 0);
+}
+
+}  // namespace
+
+std::string entry_key(std::string_view customer, std::int64_t at_ms, std::string_view id) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(std::max<std::int64_t>(at_ms, 0)));
+    std::string k = customer_prefix(customer);
+    k.append(hex, 16);
+    k += '/';
+    k += id;
+    return k;
+}
+
+std::string encode(const HistoryEntry& e) {
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    json::write_key(w, "conv");
+    json::write_string(w, e.conversation);
+    json::write_key(w, "conv_ms");
+    w.Int64(e.conversation_started_ms);
+    json::write_key(w, "dir");
+    json::write_string(w, envelope::to_string(e.direction));
+    json::write_key(w, "ct");
+    json::write_string(w, e.channel_type);
+    json::write_key(w, "cn");
+    json::write_string(w, e.channel_name);
+    json::write_key(w, "type");
+    json::write_string(w, e.content_type);
+    if (e.subject) {
+        json::write_key(w, "subject");
+        json::write_string(w, *e.subject);
+    }
+    if (e.text) {
+        json::write_key(w, "text");
+        json::write_string(w, *e.text);
+    }
+    if (e.attachments) {
+        json::write_key(w, "att");
+        w.Uint(e.attachments);
+    }
+    json::write_key(w, "author");
+    json::write_string(w, e.author);
+    json::write_key(w, "pmid");
+    json::write_string(w, e.platform_message_id);
+    json::write_key(w, "sender");
+    json::write_string(w, e.sender);
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+std::optional<HistoryEntry> decode_entry(std::string_view key, std::string_view value) {
+    auto at = at_of_key(key);
+    if (!at) return std::nullopt;
+    auto last = key.rfind('/');
+    HistoryEntry e;
+    e.customer = std::string(key.substr(kEntryPrefix.size(), last - 17 - kEntryPrefix.size()));
+    e.at_ms = *at;
+    e.id = std::string(key.substr(last + 1));
+    json::LocalDocument<4096> doc;
+    if (!json::parse(value, doc, json::Limits{1 << 20, 4}, nullptr) || !doc.doc().IsObject()) return std::nullopt;
+    const json::Value& o = doc.doc();
+    e.conversation = str(member(o, "conv"));
+    if (const auto* v = member(o, "conv_ms"); v && v->IsInt64()) e.conversation_started_ms = v->GetInt64();
+    e.direction = envelope::parse_direction(str(member(o, "dir"))).value_or(envelope::Direction::inbound);
+    e.channel_type = str(member(o, "ct"));
+    e.channel_name = str(member(o, "cn"));
+    e.content_type = str(member(o, "type"));
+    if (const auto* v = member(o, "subject"); v && v->IsString()) e.subject = std::string(json::view(*v));
+    if (const auto* v = member(o, "text"); v && v->IsString()) e.text = std::string(json::view(*v));
+    if (const auto* v = member(o, "att"); v && v->IsUint()) e.attachments = v->GetUint();
+    e.author = str(member(o, "author"));
+    e.platform_message_id = str(member(o, "pmid"));
+    e.sender = str(member(o, "sender"));
+    return e;
+}
+
+HistoryEntry entry_of(const envelope::Envelope& env, std::string customer, std::string conversation,
+                      std::int64_t conversation_started_ms) {
+    HistoryEntry e;
+    e.customer = std::move(customer);
+    e.at_ms = env.received_at.time_since_epoch().count();
+    e.id = env.id;
+    e.conversation = std::move(conversation);
+    e.conversation_started_ms = conversation_started_ms;
+    e.direction = env.direction;
+    e.channel_type = env.channel.type;
+    e.channel_name = env.channel.name;
+    e.content_type = std::string(envelope::to_string(env.content.type));
+    if (env.content.subject) e.subject = std::string(cut_utf8(*env.content.subject, 998));
+    if (env.content.text) e.text = std::string(cut_utf8(*env.content.text, kMaxTextBytes));
+    e.attachments = static_cast<std::uint32_t>(env.content.attachments.size());
+    e.author = env.direction == envelope::Direction::inbound ? "customer" : "omnibus";
+    if (env.platform) e.platform_message_id = env.platform->message_id;
+    e.sender = env.direction == envelope::Direction::inbound ? env.sender.id
+                                                             : (env.recipient ? env.recipient->id : std::string());
+    return e;
+}
+
+struct HistoryStore::Impl {
+    std::unique_ptr<rocksdb::DB> db;
+    rocksdb::WriteOptions data_write;    // no WAL: a store without a checkpoint is restored anyway
+    rocksdb::WriteOptions synced_write;  // the checkpoint key
+
+    void check(const rocksdb::Status& st, const char* what) const {
+        if (!st.ok()) throw std::runtime_error(std::string("history store ") + what + ": " + st.ToString());
+    }
+    std::unique_ptr<rocksdb::Iterator> iter() const {
+        return std::unique_ptr<rocksdb::Iterator>(db->NewIterator(rocksdb::ReadOptions()));
+    }
+};
+
+HistoryStore::HistoryStore(std::string path) : path_(std::move(path)), impl_(std::make_unique<Impl>()) {
+    std::error_code ec;
+    std::filesystem::create_directories(path_, ec);
+    if (ec) throw std::runtime_error("history store " + path_ + ": cannot create directory: " + ec.message());
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.info_log_level = rocksdb::WARN_LEVEL;
+    o.keep_log_file_num = 2;
+    o.max_open_files = 64;
+    o.write_buffer_size = 8 << 20;  // one store per partition: keep each one's memtable small
+    o.max_write_buffer_number = 2;
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status st = rocksdb::DB::Open(o, path_, &db);
+    if (!st.ok()) throw std::runtime_error("history store " + path_ + ": " + st.ToString());
+    impl_->db.reset(db);
+    impl_->data_write.disableWAL = true;
+    impl_->synced_write.sync = true;
+}
+
+HistoryStore::~HistoryStore() = default;
+
+std::optional<std::int64_t> HistoryStore::checkpoint() const {
+    std::string v;
+    rocksdb::Status st = impl_->db->Get(rocksdb::ReadOptions(), slice(kCheckpoint), &v);
+    if (st.IsNotFound()) return std::nullopt;
+    impl_->check(st, "read");
+    std::int64_t off = 0;
+    auto [p, err] = std::from_chars(v.data(), v.data() + v.size(), off);
+    if (err != std::errc{} || p != v.data() + v.size() || off < 0) return std::nullopt;
+    return off;
+}
+
+void HistoryStore::write_checkpoint(std::int64_t next_offset) {
+    impl_->check(impl_->db->Flush(rocksdb::FlushOptions()), "flush");
+    impl_->check(impl_->db->Put(impl_->synced_write, slice(kCheckpoint), std::to_string(next_offset)), "write");
+}
+
+void HistoryStore::clear_checkpoint() {
+    impl_->check(impl_->db->Delete(impl_->synced_write, slice(kCheckpoint)), "write");
+}
+
+void HistoryStore::wipe() {
+    rocksdb::WriteBatch b;
+    // Every key lies in ["", "\xff"): entry keys and meta keys are printable.
+    b.DeleteRange(rocksdb::Slice(""), rocksdb::Slice("\xff"));
+    impl_->check(impl_->db->Write(impl_->synced_write, &b), "wipe");
+}
+
+void HistoryStore::apply_changelog(std::span<const Change> changes) {
+    rocksdb::WriteBatch b;
+    for (const auto& c : changes) {
+        if (c.key.substr(0, kEntryPrefix.size()) != kEntryPrefix) continue;  // only entries are mirrored
+        if (c.value) b.Put(c.key, *c.value);
+        else b.Delete(c.key);
+    }
+    impl_->check(impl_->db->Write(impl_->data_write, &b), "restore");
+}
+
+std::optional<HistoryEntry> HistoryStore::find(std::string_view key) const {
+    std::string v;
+    rocksdb::Status st = impl_->db->Get(rocksdb::ReadOptions(), slice(key), &v);
+    if (st.IsNotFound()) return std::nullopt;
+    impl_->check(st, "read");
+    return decode_entry(key, v);
+}
+
+std::optional<HistoryEntry> HistoryStore::last(std::string_view customer) const {
+    auto r = recent(customer, {}, 1, SIZE_MAX);
+    if (r.empty()) return std::nullopt;
+    return std::move(r.back());
+}
+
+std::vector<HistoryEntry> HistoryStore::recent(std::string_view customer, std::string_view before_key,
+                                               std::size_t count, std::size_t text_bytes) const {
+    std::vector<HistoryEntry> out;
+    if (count == 0) return out;
+    const std::string prefix = customer_prefix(customer);
+    auto it = impl_->iter();
+    if (before_key.empty()) {
+        std::string end = prefix;
+        end.back() = '/' + 1;  // just past every key of the prefix
+        it->SeekForPrev(end);
+        if (it->Valid() && view(it->key()) == end) it->Prev();
+    } else {
+        it->SeekForPrev(slice(before_key));
+        if (it->Valid() && view(it->key()) == before_key) it->Prev();
+    }
+    std::size_t bytes = 0;
+    for (; it->Valid() && out.size() < count; it->Prev()) {
+        std::string_view k = view(it->key());
+        if (k.substr(0, prefix.size()) != prefix) break;
+        auto e = decode_entry(k, view(it->value()));
+        if (!e) continue;
+        bytes += text_size(*e);
+        if (bytes > text_bytes && !out.empty()) break;
+        if (bytes > text_bytes) break;
+        out.push_back(std::move(*e));
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+}
+
+MessagePage HistoryStore::messages(std::string_view customer, const MessageQuery& q) const {
+    MessagePage page;
+    const std::string prefix = customer_prefix(customer);
+    auto it = impl_->iter();
+    if (q.before && q.before->substr(0, prefix.size()) == prefix) {
+        it->SeekForPrev(slice(*q.before));
+        if (it->Valid() && view(it->key()) == *q.before) it->Prev();
+    } else {
+        std::string end = prefix;
+        end.back() = '/' + 1;
+        it->SeekForPrev(end);
+        if (it->Valid() && view(it->key()) == end) it->Prev();
+    }
+    const std::size_t limit = std::clamp<std::size_t>(q.limit, 1, 1000);
+    std::string last_key;
+    for (; it->Valid(); it->Prev()) {
+        std::string_view k = view(it->key());
+        if (k.substr(0, prefix.size()) != prefix) break;
+        auto e = decode_entry(k, view(it->value()));
+        if (!e) continue;
+        if (q.channel && e->channel_name != *q.channel) continue;
+        if (q.conversation && e->conversation != *q.conversation) continue;
+        if (page.entries.size() == limit) {
+            page.next = last_key;
+            break;
+        }
+        last_key = std::string(k);
+        page.entries.push_back(std::move(*e));
+    }
+    return page;
+}
+
+std::vector<HistoryEntry> HistoryStore::all(std::string_view customer) const {
+    std::vector<HistoryEntry> out;
+    const std::string prefix = customer_prefix(customer);
+    auto it = impl_->iter();
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+        std::string_view k = view(it->key());
+        if (k.substr(0, prefix.size()) != prefix) break;
+        if (auto e = decode_entry(k, view(it->value()))) out.push_back(std::move(*e));
+    }
+    return out;
+}
+
+std::vector<ConversationSummary> HistoryStore::conversations(std::string_view customer) const {
+    std::vector<ConversationSummary> out;
+    for (const auto& e : all(customer)) {
+        auto c = std::find_if(out.begin(), out.end(), [&](const auto& s) { return s.id == e.conversation; });
+        if (c == out.end()) {
+            out.push_back({e.conversation, e.conversation_started_ms, e.at_ms, 0, {}});
+            c = out.end() - 1;
+        }
+        c->last_ms = std::max(c->last_ms, e.at_ms);
+        ++c->messages;
+        if (std::find(c->channels.begin(), c->channels.end(), e.channel_name) == c->channels.end())
+            c->channels.push_back(e.channel_name);
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.last_ms > b.last_ms; });
+    return out;
+}
+
+bool HistoryStore::holds(std::string_view customer) const {
+    const std::string prefix = customer_prefix(customer);
+    auto it = impl_->iter();
+    it->Seek(prefix);
+    return it->Valid() && view(it->key()).substr(0, prefix.size()) == prefix;
+}
+
+Change HistoryStore::put(const HistoryEntry& e) {
+    Change c{entry_key(e.customer, e.at_ms, e.id), encode(e)};
+    impl_->check(impl_->db->Put(impl_->data_write, c.key, *c.value), "write");
+    return c;
+}
+
+Change HistoryStore::remove(std::string_view key) {
+    impl_->check(impl_->db->Delete(impl_->data_write, slice(key)), "write");
+    return Change{std::string(key), std::nullopt};
+}
+
+std::vector<Change> HistoryStore::erase_customer(std::string_view customer) {
+    std::vector<Change> out;
+    const std::string prefix = customer_prefix(customer);
+    rocksdb::WriteBatch b;
+    auto it = impl_->iter();
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+        std::string_view k = view(it->key());
+        if (k.substr(0, prefix.size()) != prefix) break;
+        b.Delete(it->key());
+        out.push_back({std::string(k), std::nullopt});
+    }
+    impl_->check(impl_->db->Write(impl_->data_write, &b), "erase");
+    return out;
+}
+
+std::vector<Change> HistoryStore::purge_before(std::int64_t cutoff_ms, std::string& cursor, std::size_t max_scan) {
+    std::vector<Change> out;
+    rocksdb::WriteBatch b;
+    auto it = impl_->iter();
+    it->Seek(cursor.empty() ? std::string(kEntryPrefix) : cursor);
+    std::size_t scanned = 0;
+    for (; it->Valid() && scanned < max_scan; it->Next(), ++scanned) {
+        std::string_view k = view(it->key());
+        if (k.substr(0, kEntryPrefix.size()) != kEntryPrefix) {
+            scanned = 0;
+            break;  // past the entries
+        }
+        auto at = at_of_key(k);
+        if (at && *at < cutoff_ms) {
+            b.Delete(it->key());
+            out.push_back({std::string(k), std::nullopt});
+        }
+    }
+    if (it->Valid() && view(it->key()).substr(0, kEntryPrefix.size()) == kEntryPrefix)
+        cursor = std::string(view(it->key()));
+    else
+        cursor.clear();
+    impl_->check(impl_->db->Write(impl_->data_write, &b), "purge");
+    return out;
+}
+
+}  // namespace omnibus::pipeline::history

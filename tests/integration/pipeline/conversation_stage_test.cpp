@@ -1,0 +1,294 @@
+// ConversationStage over the mock cluster: one customer's messages from two channels form
+// one conversation with the earlier ones as context; an idle gap opens a new conversation;
+// a reprocessed message changes nothing; a stage with a lost disk restores the history from
+// the changelog; merged customers are forwarded to the survivor; bad records are
+// dead-lettered; retention purges with tombstones.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "envelope/envelope.h"
+#include "kafka/consumer.h"
+#include "kafka/embedded_cluster.h"
+#include "kafka/producer.h"
+#include "kafka_test_support.h"
+#include "pipeline/history/conversation_stage.h"
+#include "support/metric_value.h"
+#include "support/scratch_dir.h"
+
+using namespace omnibus;
+using namespace omnibus::kafka;
+using namespace omnibus::kafka::test;
+using namespace omnibus::pipeline::history;
+using omnibus::test::ScratchDir;
+
+namespace {
+
+constexpr const char* kInput = "omnibus.pipeline.customer";
+constexpr const char* kChangelog = "omnibus.changelog.history";
+constexpr const char* kOutbox = "omnibus.outbox.ai";
+constexpr const char* kDead = "omnibus.deadletter";
+
+envelope::Envelope message(std::string channel, std::string sender, std::string text, std::int64_t at_ms) {
+    envelope::Envelope e;
+    e.id = envelope::new_id();
+    e.channel = {channel == "mail" ? "email" : "whatsapp", channel};
+    e.direction = envelope::Direction::inbound;
+    e.sender.id = std::move(sender);
+    e.content.type = envelope::ContentType::text;
+    e.content.text = std::move(text);
+    e.received_at = envelope::Timestamp(std::chrono::milliseconds(at_ms));
+    e.platform = envelope::Platform{"pm-" + e.id, std::nullopt, std::nullopt};
+    REQUIRE(envelope::validate(e).ok());
+    return e;
+}
+
+// Reads a topic in a group of its own and keeps every decoded envelope (and the raw count).
+class Reader {
+public:
+    Reader(const KafkaSettings& s, metrics::Registry& reg, std::string topic) {
+        ConsumerOptions o;
+        o.group_id = "test-reader-" + topic;
+        o.topics = {std::move(topic)};
+        o.handler = [this](const ConsumedRecord& r) {
+            std::lock_guard lock(mu_);
+            raw_.push_back(r);
+            if (auto e = envelope::decode(r.record); e.ok()) envelopes_.push_back(std::move(e).value());
+            return Disposition::done;
+        };
+        consumer_ = std::make_unique<Consumer>(s, std::move(o), reg);
+    }
+    std::size_t size() const {
+        std::lock_guard lock(mu_);
+        return raw_.size();
+    }
+    std::vector<envelope::Envelope> envelopes() const {
+        std::lock_guard lock(mu_);
+        return envelopes_;
+    }
+    std::vector<ConsumedRecord> raw() const {
+        std::lock_guard lock(mu_);
+        return raw_;
+    }
+    const envelope::Envelope* find(const std::vector<envelope::Envelope>& all, const std::string& id) const {
+        for (const auto& e : all)
+            if (e.id == id) return &e;
+        return nullptr;
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<ConsumedRecord> raw_;
+    std::vector<envelope::Envelope> envelopes_;
+    std::unique_ptr<Consumer> consumer_;
+};
+
+struct Fixture {
+    Fixture() : cluster(1) {
+        cluster.create_topic(kInput, 2);
+        cluster.create_topic(kChangelog, 2);
+        cluster.create_topic(kOutbox, 2);
+        cluster.create_topic(kDead, 1);
+        settings = settings_for(cluster);
+    }
+    ConversationStageOptions options(const std::string& store_dir) {
+        ConversationStageOptions o;
+        o.group_id = "omnibus.conversation";
+        o.input_topic = kInput;
+        o.changelog_topic = kChangelog;
+        o.outbox_topic = kOutbox;
+        o.deadletter_topic = kDead;
+        o.store_dir = store_dir;
+        o.history.conversation_idle = std::chrono::minutes(30);
+        o.history.context_messages = 10;
+        o.history.context_bytes = 4096;
+        o.survivor = [this](std::string_view c) -> std::optional<std::string> {
+            std::lock_guard lock(merged_mu);
+            if (auto it = merged.find(std::string(c)); it != merged.end()) return it->second;
+            return std::string(c);
+        };
+        return o;
+    }
+    void send(const envelope::Envelope& e, const std::string& customer) {
+        Record r = envelope::encode(e, customer);
+        r.topic = kInput;
+        producer.produce(std::move(r), deliveries.callback());
+        REQUIRE(producer.flush(10s) == 0);
+    }
+
+    EmbeddedCluster cluster;
+    KafkaSettings settings;
+    metrics::Registry reg;
+    Producer producer{settings_for(cluster), reg};
+    Deliveries deliveries;
+    std::mutex merged_mu;
+    std::map<std::string, std::string> merged;  // alias → survivor
+    ScratchDir dir;
+};
+
+std::vector<std::string> context_ids(const envelope::Envelope& e) {
+    std::vector<std::string> out;
+    for (const auto& c : e.context) out.push_back(c.id);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("conversation stage: one customer's messages across channels share a conversation and carry the history",
+          "[pipeline][history][integration]") {
+    Fixture f;
+    metrics::Registry stage_reg;
+    ConversationStage stage(f.settings, f.options(f.dir.path() + "/a"), f.producer, stage_reg);
+    Reader out(f.settings, f.reg, kOutbox);
+
+    const std::int64_t t0 = 1767225600000;  // 2026-01-01
+    auto m1 = message("wa", "whatsapp:15551234567", "Hi, where is my order 1234?", t0);
+    auto m2 = message("mail", "email:ana@example.com", "Sending the invoice by mail", t0 + 60'000);
+    auto other = message("wa", "whatsapp:4915112345678", "Hallo", t0 + 61'000);
+    auto m3 = message("wa", "whatsapp:15551234567", "Any news?", t0 + 120'000);
+    auto m4 = message("wa", "whatsapp:15551234567", "Hello again, new question", t0 + 120'000 + 31 * 60'000);
+    for (const auto* m : {&m1, &m2, &m3, &m4}) f.send(*m, "cust-ana");
+    f.send(other, "cust-bob");
+
+    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 5; }, 30s));
+    auto all = out.envelopes();
+    REQUIRE(all.size() == 5);
+    const auto* o1 = out.find(all, m1.id);
+    const auto* o2 = out.find(all, m2.id);
+    const auto* o3 = out.find(all, m3.id);
+    const auto* o4 = out.find(all, m4.id);
+    const auto* ob = out.find(all, other.id);
+    REQUIRE((o1 && o2 && o3 && o4 && ob));
+    CHECK(o1->customer_id == "cust-ana");
+    CHECK(o1->context.empty());
+    REQUIRE(o1->conversation_id);
+    CHECK(o2->conversation_id == o1->conversation_id);
+    CHECK(o3->conversation_id == o1->conversation_id);
+    CHECK(context_ids(*o2) == std::vector<std::string>{m1.id});
+    CHECK(context_ids(*o3) == std::vector<std::string>{m1.id, m2.id});  // the mail is part of it
+    REQUIRE(o3->context.size() == 2);
+    CHECK(o3->context[1].channel == "mail");
+    CHECK(o3->context[1].text == "Sending the invoice by mail");
+    CHECK(o3->context[1].author == "customer");
+    // 31 minutes of silence: a new conversation, still with the whole story as context.
+    REQUIRE(o4->conversation_id);
+    CHECK(o4->conversation_id != o1->conversation_id);
+    CHECK(context_ids(*o4) == std::vector<std::string>{m1.id, m2.id, m3.id});
+    // Another customer's history is apart.
+    CHECK(ob->customer_id == "cust-bob");
+    CHECK(ob->context.empty());
+    CHECK(ob->conversation_id != o1->conversation_id);
+    REQUIRE(o1->route);
+    CHECK(o1->route->target == envelope::RouteTarget::ai);
+    CHECK(o1->route->rule == "default");
+    // Everything the pipeline added survives the envelope's own validation.
+    for (const auto& e : all) CHECK(envelope::validate(e).ok());
+
+    // Admin reads.
+    auto page = stage.messages("cust-ana", MessageQuery{});
+    REQUIRE(page);
+    REQUIRE(page->entries.size() == 4);
+    CHECK(page->entries[0].id == m4.id);
+    auto convs = stage.conversations("cust-ana");
+    REQUIRE(convs);
+    CHECK(convs->size() == 2);
+    CHECK_FALSE(stage.messages("cust-nobody", MessageQuery{}));
+
+    // The same message again (a reprocessed record): nothing new is emitted.
+    f.send(m3, "cust-ana");
+    REQUIRE(omnibus::test::wait_until(
+        [&] { return omnibus::test::metric_value(stage_reg, "omnibus_conversation_duplicates_total") == 1; }, 20s));
+    CHECK(out.size() == 5);
+    CHECK(stage.messages("cust-ana", MessageQuery{})->entries.size() == 4);
+}
+
+TEST_CASE("conversation stage: a stage that lost its disk restores the history from the changelog",
+          "[pipeline][history][integration]") {
+    Fixture f;
+    const std::int64_t t0 = 1767225600000;
+    std::vector<envelope::Envelope> sent;
+    {
+        metrics::Registry reg;
+        ConversationStage stage(f.settings, f.options(f.dir.path() + "/first"), f.producer, reg);
+        for (int i = 0; i < 30; ++i) {
+            sent.push_back(message("wa", "whatsapp:1555000" + std::to_string(i % 3), "msg " + std::to_string(i),
+                                   t0 + i * 1000));
+            f.send(sent.back(), "cust-" + std::to_string(i % 3));
+        }
+        REQUIRE(omnibus::test::wait_until(
+            [&] { return omnibus::test::metric_value(reg, "omnibus_conversation_messages_total") == 30; }, 30s));
+    }  // stopped: checkpoints written, but its directory is not used again
+
+    metrics::Registry reg;
+    ConversationStage stage(f.settings, f.options(f.dir.path() + "/second"), f.producer, reg);
+    Reader out(f.settings, f.reg, kOutbox);
+    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 30; }, 30s));
+    // Old messages again: all known after the restore, nothing emitted again.
+    for (int i = 0; i < 3; ++i) f.send(sent[static_cast<std::size_t>(i)], "cust-" + std::to_string(i));
+    auto next = message("wa", "whatsapp:15550001", "after the restore", t0 + 60'000);
+    f.send(next, "cust-1");
+    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 31; }, 30s));
+    REQUIRE(omnibus::test::wait_until(
+        [&] { return omnibus::test::metric_value(reg, "omnibus_conversation_duplicates_total") == 3; }, 20s));
+    CHECK(omnibus::test::metric_value(reg, "omnibus_history_restored_records_total") == 30);
+    auto all = out.envelopes();
+    CHECK(all.size() == 31);
+    const auto* o = out.find(all, next.id);
+    REQUIRE(o);
+    // cust-1 had messages 1, 4, 7, ... 28: ten of them, all in the context (context_messages 10).
+    REQUIRE(o->context.size() == 10);
+    CHECK(o->context.front().text == "msg 1");
+    CHECK(o->context.back().text == "msg 28");
+}
+
+TEST_CASE("conversation stage: a merged customer's message goes to the survivor; bad records are dead-lettered; "
+          "retention purges with tombstones",
+          "[pipeline][history][integration]") {
+    Fixture f;
+    metrics::Registry reg;
+    auto opts = f.options(f.dir.path() + "/s");
+    opts.history.retention = std::chrono::hours(24);
+    ConversationStage stage(f.settings, opts, f.producer, reg);
+    Reader out(f.settings, f.reg, kOutbox);
+    Reader dead(f.settings, f.reg, kDead);
+
+    const std::int64_t now = envelope::now_ms().time_since_epoch().count();
+    auto old_msg = message("wa", "whatsapp:1555", "from last year", now - 48 * 3600'000LL);
+    f.send(old_msg, "cust-survivor");
+    {
+        std::lock_guard lock(f.merged_mu);
+        f.merged["cust-alias"] = "cust-survivor";
+    }
+    auto via_alias = message("mail", "email:a@example.com", "written to the alias", now);
+    f.send(via_alias, "cust-alias");
+    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 2; }, 30s));
+    auto all = out.envelopes();
+    const auto* o = out.find(all, via_alias.id);
+    REQUIRE(o);
+    CHECK(o->customer_id == "cust-survivor");
+    CHECK(context_ids(*o) == std::vector<std::string>{old_msg.id});
+    CHECK(omnibus::test::metric_value(reg, "omnibus_conversation_forwarded_total") == 1);
+    CHECK_FALSE(stage.messages("cust-alias", MessageQuery{}));
+
+    // Not an envelope, and an envelope without a key.
+    f.producer.produce(Record{kInput, "cust-x", "{\"not\": \"an envelope\"}", {}}, nullptr);
+    Record nokey = envelope::encode(message("wa", "whatsapp:1", "x", now), "");
+    nokey.topic = kInput;
+    f.producer.produce(std::move(nokey), nullptr);
+    REQUIRE(omnibus::test::wait_until([&] { return dead.size() >= 2; }, 30s));
+    std::set<std::string> codes;
+    for (const auto& r : dead.raw())
+        if (const auto* h = r.record.header("omnibus_error_code")) codes.insert(h->value);
+    CHECK(codes.count("missing_key") == 1);
+    CHECK(codes.size() == 2);
+
+    // Retention: the 48-hour-old message goes, with a tombstone on the changelog.
+    const auto before = high_watermark_total(f.settings, kChangelog, 2);
+    CHECK(stage.purge_now() == 1);
+    REQUIRE(omnibus::test::wait_until([&] { return high_watermark_total(f.settings, kChangelog, 2) == before + 1; },
+                                      20s));
+    auto page = stage.messages("cust-survivor", MessageQuery{});
+    REQUIRE(page);
+    REQUIRE(page->entries.size() == 1);
+    CHECK(page->entries[0].id == via_alias.id);
+}
