@@ -7,6 +7,7 @@
 #include "envelope/envelope.h"
 #include "kafka/dead_letter.h"
 #include "kafka/log_reader.h"
+#include "pipeline/history/history_commands.h"
 #include "log/log.h"
 
 namespace omnibus::pipeline::history {
@@ -50,7 +51,7 @@ struct ConversationStage::Partition {
 ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, ConversationStageOptions options,
                                      kafka::Producer& producer, metrics::Registry& metrics)
     : settings_(settings), options_(std::move(options)), producer_(producer), metrics_(metrics) {
-    if (!options_.survivor) throw std::invalid_argument("conversation stage: survivor lookup missing");
+    if (!options_.customer) throw std::invalid_argument("conversation stage: customer lookup missing");
     processed_ = &metrics.counter("omnibus_conversation_messages_total", "Messages added to a history and emitted");
     duplicates_ = &metrics.counter("omnibus_conversation_duplicates_total",
                                    "Messages already in the history (reprocessed): nothing done again");
@@ -62,6 +63,9 @@ ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, Conve
                                         "Emits or changelog writes Kafka did not take; the record is handed out again");
     restored_ = &metrics.counter("omnibus_history_restored_records_total", "Changelog records applied while restoring");
     purged_ = &metrics.counter("omnibus_history_purged_total", "History entries removed for retention");
+    moved_ = &metrics.counter("omnibus_history_moved_total", "History entries sent to a surviving customer after a merge");
+    imported_ = &metrics.counter("omnibus_history_imported_total", "History entries received from a merged customer");
+    erased_ = &metrics.counter("omnibus_history_erased_total", "History entries and markers removed by an erasure");
 
     purge_thread_ = std::thread([this] { purge_loop(); });
 
@@ -201,121 +205,264 @@ void ConversationStage::on_revoked(const std::vector<kafka::TopicPartition>& par
     }
 }
 
+void ConversationStage::dead_letter(const kafka::ConsumedRecord& rec, std::string_view code, std::string reason,
+                                    std::shared_ptr<kafka::Completion> done) {
+    dead_letters_->inc();
+    logger.warn("record dead-lettered", {{"code", code}, {"reason", reason}, {"partition", rec.partition},
+                                         {"offset", static_cast<long long>(rec.offset)}});
+    producer_.produce(kafka::dead_letter(rec, options_.deadletter_topic, code, std::move(reason)),
+                      [done](const kafka::DeliveryResult& r) {
+                          if (r.ok()) done->done();
+                          else done->abandon();
+                      });
+}
+
+kafka::Record ConversationStage::changelog_record(Change c, int partition) const {
+    kafka::Record r;
+    r.topic = options_.changelog_topic;
+    r.key = std::move(c.key);
+    if (c.value) r.value = std::move(*c.value);
+    else r.tombstone = true;
+    r.partition = partition;
+    return r;
+}
+
+void ConversationStage::produce_all(std::vector<kafka::Record> records, const std::shared_ptr<Partition>& part,
+                                    std::function<void(bool ok)> then) {
+    if (records.empty()) return then(true);
+    struct Join {
+        std::atomic<std::size_t> left;
+        std::atomic<bool> failed{false};
+        std::function<void(bool)> then;
+    };
+    auto join = std::make_shared<Join>();
+    join->left = records.size();
+    join->then = std::move(then);
+    const std::string& changelog = options_.changelog_topic;
+    for (auto& r : records) {
+        const bool is_changelog = r.topic == changelog;
+        part->begin();
+        producer_.produce(std::move(r), [join, part, is_changelog](const kafka::DeliveryResult& d) {
+            if (!d.ok()) join->failed = true;
+            else if (is_changelog) part->acknowledged(d.offset);
+            if (join->left.fetch_sub(1) == 1) join->then(!join->failed.load());
+            part->finish();
+        });
+    }
+}
+
 void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Completion done) {
     auto shared_done = std::make_shared<kafka::Completion>(std::move(done));
-    auto dead_letter = [&](std::string_view code, std::string reason) {
-        dead_letters_->inc();
-        logger.warn("record dead-lettered", {{"code", code}, {"reason", reason}, {"partition", rec.partition},
-                                             {"offset", static_cast<long long>(rec.offset)}});
-        producer_.produce(kafka::dead_letter(rec, options_.deadletter_topic, code, std::move(reason)),
-                          [shared_done](const kafka::DeliveryResult& r) {
-                              if (r.ok()) shared_done->done();
-                              else shared_done->abandon();
-                          });
-    };
-
     auto part = partition(rec.partition);
     if (!part) {
         shared_done->abandon();  // not restored here: handed out again, or to the next owner
         return;
     }
+    if (rec.record.key.empty()) return dead_letter(rec, "missing_key", "record without a customer id key", shared_done);
+    if (auto attrs = envelope::read_attribute_views(rec.record); attrs.ok()) {
+        if (attrs->type == kMoveType) return on_move(rec, part, shared_done);
+        if (attrs->type == kImportType) return on_import(rec, part, shared_done);
+        if (attrs->type == kEraseType) return on_erase(rec, part, shared_done);
+    }
     auto decoded = envelope::decode(rec.record);
-    if (!decoded.ok()) return dead_letter(envelope::error_code_name(decoded.error().code), decoded.error().to_string());
+    if (!decoded.ok())
+        return dead_letter(rec, envelope::error_code_name(decoded.error().code), decoded.error().to_string(),
+                           shared_done);
     envelope::Envelope env = std::move(decoded).value();
     if (env.direction != envelope::Direction::inbound)
-        return dead_letter("not_inbound", "the conversation stage takes inbound messages only");
-    const std::string& key = rec.record.key;
-    if (key.empty()) return dead_letter("missing_key", "record without a customer id key");
+        return dead_letter(rec, "not_inbound", "the conversation stage takes inbound messages only", shared_done);
 
-    std::string customer = key;
-    if (auto s = options_.survivor(customer); s && *s != customer) {
-        // Merged away: the survivor's partition keeps the history now.
-        forwarded_->inc();
-        env.customer_id = *s;
-        kafka::Record fwd = envelope::encode(env, *s);
-        fwd.topic = options_.input_topic;
-        producer_.produce(std::move(fwd), [shared_done](const kafka::DeliveryResult& r) {
-            if (r.ok()) shared_done->done();
-            else shared_done->abandon();
-        });
-        return;
+    const std::string& customer = rec.record.key;
+    std::vector<kafka::Record> asks;  // history.move for aliases not asked yet
+    std::vector<Change> markers;
+    if (auto ref = options_.customer(customer)) {
+        if (ref->id != customer) {
+            // Merged away: the survivor's partition keeps the history now.
+            forwarded_->inc();
+            env.customer_id = ref->id;
+            kafka::Record fwd = envelope::encode(env, ref->id);
+            fwd.topic = options_.input_topic;
+            producer_.produce(std::move(fwd), [shared_done](const kafka::DeliveryResult& r) {
+                if (r.ok()) shared_done->done();
+                else shared_done->abandon();
+            });
+            return;
+        }
+        for (const auto& alias : ref->aliases) {
+            if (part->store->absorbed(customer, alias)) continue;
+            asks.push_back(move_record(options_.input_topic, MoveCommand{alias, customer}, options_.source));
+            markers.push_back(part->store->mark_absorbed(customer, alias));
+        }
     }
 
     HistoryStore& store = *part->store;
     const std::int64_t at = env.received_at.time_since_epoch().count();
     std::string hkey = entry_key(customer, at, env.id);
-    if (store.find(hkey)) {
-        duplicates_->inc();
-        shared_done->done();
-        return;
-    }
-
-    const auto& h = options_.history;
-    std::string conversation;
-    std::int64_t started = at;
-    if (auto last = store.last(customer); last && at - last->at_ms <= h.conversation_idle.count()) {
-        conversation = last->conversation;
-        started = last->conversation_started_ms;
-    } else {
-        conversation = envelope::new_id();
-    }
-    auto context = store.recent(customer, hkey, h.context_messages, h.context_bytes);
-    Change change = store.put(entry_of(env, customer, conversation, started));
-
-    env.customer_id = customer;
-    env.conversation_id = conversation;
-    env.context.clear();
-    env.context.reserve(context.size());
-    for (auto& e : context) {
-        envelope::ContextEntry c;
-        c.id = std::move(e.id);
-        c.direction = e.direction;
-        c.channel = std::move(e.channel_name);
-        c.text = std::move(e.text);
-        c.at = envelope::Timestamp(std::chrono::milliseconds(e.at_ms));
-        c.author = std::move(e.author);
-        env.context.push_back(std::move(c));
-    }
-    envelope::Route route;
-    route.target = envelope::RouteTarget::ai;
-    route.rule = "default";
-    env.route = std::move(route);
-
-    kafka::Record out = envelope::encode(env, customer);
-    out.topic = options_.outbox_topic;
-    part->begin();
-    kafka::Producer* producer = &producer_;
-    metrics::Counter* failures = output_failures_;
-    metrics::Counter* processed = processed_;
-    std::string changelog_topic = options_.changelog_topic;
-    producer_.produce(std::move(out), [=, change = std::move(change)](const kafka::DeliveryResult& r) mutable {
-        if (!r.ok()) {
-            failures->inc();
-            logger.warn("routed message not taken by Kafka; handed out again", {{"error", r.message}});
-            part->store->remove(change.key);
-            shared_done->abandon();
-            part->finish();
+    const bool seen = store.find(hkey).has_value();
+    if (seen) {
+        duplicates_->inc();  // processed and emitted before
+        if (asks.empty()) {
+            shared_done->done();
             return;
         }
-        kafka::Record cl;
-        cl.topic = std::move(changelog_topic);
-        cl.key = change.key;
-        cl.value = std::move(*change.value);
-        cl.partition = part->number;
-        producer->produce(std::move(cl), [=, key = std::move(change.key)](const kafka::DeliveryResult& c) {
-            if (c.ok()) {
-                part->acknowledged(c.offset);
-                processed->inc();
+    }
+    std::vector<kafka::Record> out;
+    std::optional<Change> change;
+    if (!seen) {
+        const auto& h = options_.history;
+        std::string conversation;
+        std::int64_t started = at;
+        if (auto last = store.last(customer); last && at - last->at_ms <= h.conversation_idle.count()) {
+            conversation = last->conversation;
+            started = last->conversation_started_ms;
+        } else {
+            conversation = envelope::new_id();
+        }
+        auto context = store.recent(customer, hkey, h.context_messages, h.context_bytes);
+        change = store.put(entry_of(env, customer, conversation, started));
+        env.customer_id = customer;
+        env.conversation_id = conversation;
+        env.context.clear();
+        env.context.reserve(context.size());
+        for (auto& e : context) {
+            envelope::ContextEntry c;
+            c.id = std::move(e.id);
+            c.direction = e.direction;
+            c.channel = std::move(e.channel_name);
+            c.text = std::move(e.text);
+            c.at = envelope::Timestamp(std::chrono::milliseconds(e.at_ms));
+            c.author = std::move(e.author);
+            env.context.push_back(std::move(c));
+        }
+        envelope::Route route;
+        route.target = envelope::RouteTarget::ai;
+        route.rule = "default";
+        env.route = std::move(route);
+        kafka::Record routed = envelope::encode(env, customer);
+        routed.topic = options_.outbox_topic;
+        out.push_back(std::move(routed));
+    }
+    for (auto& a : asks) out.push_back(std::move(a));
+
+    // First the emit (and the asks), then the changelog: see the top of conversation_stage.h.
+    metrics::Counter* failures = output_failures_;
+    metrics::Counter* processed = processed_;
+    auto rollback = [part, change, markers] {
+        if (change) part->store->remove(change->key);
+        for (const auto& m : markers) part->store->remove(m.key);
+    };
+    produce_all(std::move(out), part, [=, this](bool ok) {
+        if (!ok) {
+            failures->inc();
+            logger.warn("routed message not taken by Kafka; handed out again", {});
+            rollback();
+            shared_done->abandon();
+            return;
+        }
+        std::vector<kafka::Record> cl;
+        if (change) cl.push_back(changelog_record(*change, part->number));
+        for (const auto& m : markers) cl.push_back(changelog_record(m, part->number));
+        produce_all(std::move(cl), part, [=](bool logged) {
+            if (logged) {
+                if (change) processed->inc();
                 shared_done->done();
             } else {
                 // Emitted but not on the changelog: handed out again, it is emitted again with the same id.
                 failures->inc();
-                logger.warn("history changelog write not taken by Kafka; handed out again", {{"error", c.message}});
-                part->store->remove(key);
+                logger.warn("history changelog write not taken by Kafka; handed out again", {});
+                rollback();
                 shared_done->abandon();
             }
-            part->finish();
         });
+    });
+}
+
+void ConversationStage::on_move(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                                std::shared_ptr<kafka::Completion> done) {
+    auto cmd = decode_move(rec.record.value);
+    if (!cmd.ok()) return dead_letter(rec, envelope::error_code_name(cmd.error().code), cmd.error().to_string(), done);
+    if (cmd->from != rec.record.key) return dead_letter(rec, "bad_key", "a move is keyed by the customer it moves", done);
+    auto entries = part->store->all(cmd->from);
+    if (entries.empty()) {
+        done->done();  // nothing (left) here: moved before, or never had history
+        return;
+    }
+    const std::string from = cmd->from, into = cmd->into;
+    auto imports = import_records(options_.input_topic, from, into, entries, options_.source);
+    metrics::Counter* moved = moved_;
+    const std::size_t n = entries.size();
+    // Imports first; only once they are on Kafka do the entries go here (a crash in between
+    // moves them again: the import is idempotent).
+    produce_all(std::move(imports), part, [=, this](bool ok) {
+        if (!ok) {
+            done->abandon();
+            return;
+        }
+        std::vector<kafka::Record> tombstones;
+        for (auto& c : part->store->erase_customer(from)) tombstones.push_back(changelog_record(std::move(c), part->number));
+        produce_all(std::move(tombstones), part, [=](bool logged) {
+            if (!logged) {
+                done->abandon();  // handed out again: the entries are gone here, the import is on its way
+                return;
+            }
+            moved->inc(static_cast<double>(n));
+            logger.info("history moved to the surviving customer", {{"entries", n}});
+            done->done();
+        });
+    });
+}
+
+void ConversationStage::on_import(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                                  std::shared_ptr<kafka::Completion> done) {
+    auto cmd = decode_import(rec.record.value);
+    if (!cmd.ok()) return dead_letter(rec, envelope::error_code_name(cmd.error().code), cmd.error().to_string(), done);
+    if (cmd->customer != rec.record.key)
+        return dead_letter(rec, "bad_key", "an import is keyed by the customer it imports into", done);
+    if (auto ref = options_.customer(cmd->customer); ref && ref->id != cmd->customer) {
+        // The survivor was merged again meanwhile: the entries go on to its survivor.
+        forwarded_->inc();
+        auto again = import_records(options_.input_topic, cmd->from, ref->id, cmd->entries, options_.source);
+        produce_all(std::move(again), part, [done](bool ok) {
+            if (ok) done->done();
+            else done->abandon();
+        });
+        return;
+    }
+    std::vector<kafka::Record> cl;
+    for (const auto& e : cmd->entries)
+        if (!part->store->find(entry_key(e.customer, e.at_ms, e.id)))
+            cl.push_back(changelog_record(part->store->put(e), part->number));
+    metrics::Counter* imported = imported_;
+    const std::size_t n = cl.size();
+    produce_all(std::move(cl), part, [=](bool ok) {
+        if (!ok) {
+            done->abandon();  // stored here already; handed out again it finds them and writes nothing twice
+            return;
+        }
+        imported->inc(static_cast<double>(n));
+        done->done();
+    });
+}
+
+void ConversationStage::on_erase(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                                 std::shared_ptr<kafka::Completion> done) {
+    auto cmd = decode_erase(rec.record.value);
+    if (!cmd.ok()) return dead_letter(rec, envelope::error_code_name(cmd.error().code), cmd.error().to_string(), done);
+    if (cmd->customer != rec.record.key)
+        return dead_letter(rec, "bad_key", "an erasure is keyed by the customer it erases", done);
+    std::vector<kafka::Record> tombstones;
+    for (auto& c : part->store->erase_customer(cmd->customer))
+        tombstones.push_back(changelog_record(std::move(c), part->number));
+    metrics::Counter* erased = erased_;
+    const std::size_t n = tombstones.size();
+    produce_all(std::move(tombstones), part, [=](bool ok) {
+        if (!ok) {
+            done->abandon();
+            return;
+        }
+        erased->inc(static_cast<double>(n));
+        logger.info("customer history erased", {{"entries", n}});
+        done->done();
     });
 }
 

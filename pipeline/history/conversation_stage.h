@@ -7,6 +7,11 @@
 // Per message, in the partition's order:
 //   1. The key names the customer. When the identity state says that customer was merged into
 //      another, the record is forwarded to the survivor's key (and history follows it there).
+//      When the customer has aliases whose history it has not asked for yet, it asks now: a
+//      history.move command keyed by the alias (history_commands.h), whose owner sends the
+//      alias's entries over as history.import records and deletes them. Asked once per alias
+//      (a marker in the store, on the changelog too); the requester of a merge may also send
+//      the move at once, which is harmless (a second move finds nothing left).
 //   2. The message's history key is a function of the message; when the store already has it,
 //      the message was processed and emitted before: nothing is done again (reprocessing
 //      after a crash neither duplicates history nor emits a second routed message).
@@ -34,6 +39,11 @@
 // checkpoint reads the changelog from there; one without (new, or not closed cleanly) is
 // wiped and rebuilt from the changelog's beginning. On revocation the stage waits for the
 // partition's work in flight, writes the checkpoint and closes the store.
+//
+// Commands (history_commands.h) are handled in order with the customer's messages: move
+// (send the entries to the survivor, then tombstone them), import (store them under the
+// survivor), erase (delete and tombstone the customer's history). Each is done only when
+// everything it produced was acknowledged.
 //
 // Retention: a purge pass every purge_interval removes entries older than history.retention
 // from every open store and tombstones them on the changelog.
@@ -68,6 +78,11 @@
 
 namespace omnibus::pipeline::history {
 
+struct CustomerRef {
+    std::string id;                    // the survivor
+    std::vector<std::string> aliases;  // customers merged into it
+};
+
 struct ConversationStageOptions {
     std::string group_id;    // the consumer group, e.g. "omnibus.conversation"
     std::string input_topic;      // <prefix>pipeline.customer
@@ -76,9 +91,12 @@ struct ConversationStageOptions {
     std::string deadletter_topic; // <prefix>deadletter
     std::string store_dir;        // one store per partition under it: <store_dir>/<partition>
     HistorySettings history;
-    // The customer id `customer` stands for now: itself, its survivor after a merge, or
-    // nullopt when the identity state does not know it (yet, or any more). Any thread.
-    std::function<std::optional<std::string>(std::string_view customer)> survivor;
+    // What the identity state says of a customer id now (any thread): the survivor it stands
+    // for (itself unless merged) and the survivor's aliases; nullopt when it does not know
+    // the id (yet, or any more: then the record's key is taken as it is).
+    std::function<std::optional<CustomerRef>(std::string_view customer)> customer;
+    // ce_source of the commands this stage writes, e.g. "/omnibus/instances/host:42".
+    std::string source = "/omnibus/pipeline";
     std::chrono::milliseconds purge_interval{std::chrono::hours(1)};
     std::chrono::milliseconds restore_timeout{std::chrono::seconds(60)};
     std::size_t max_in_flight = 20000;
@@ -115,6 +133,20 @@ private:
     void on_revoked(const std::vector<kafka::TopicPartition>& parts);            // consumer thread
     std::shared_ptr<Partition> partition(int p) const;
     void purge_loop();
+    // Handlers of the command types; consumer thread.
+    void on_move(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                 std::shared_ptr<kafka::Completion> done);
+    void on_import(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                   std::shared_ptr<kafka::Completion> done);
+    void on_erase(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                  std::shared_ptr<kafka::Completion> done);
+    void dead_letter(const kafka::ConsumedRecord& rec, std::string_view code, std::string reason,
+                     std::shared_ptr<kafka::Completion> done);
+    // Produces every record (changelog ones with the partition set); `then(true)` once all
+    // were acknowledged, `then(false)` once all returned and one failed. Counted in flight.
+    void produce_all(std::vector<kafka::Record> records, const std::shared_ptr<Partition>& part,
+                     std::function<void(bool ok)> then);
+    kafka::Record changelog_record(Change c, int partition) const;
 
     kafka::KafkaSettings settings_;
     ConversationStageOptions options_;
@@ -127,6 +159,9 @@ private:
     metrics::Counter* output_failures_;
     metrics::Counter* restored_;
     metrics::Counter* purged_;
+    metrics::Counter* moved_;
+    metrics::Counter* imported_;
+    metrics::Counter* erased_;
 
     mutable std::mutex stores_mu_;
     std::map<int, std::shared_ptr<Partition>> stores_;  // guarded by stores_mu_

@@ -18,6 +18,15 @@ namespace {
 
 constexpr std::string_view kCheckpoint = "m/checkpoint";
 constexpr std::string_view kEntryPrefix = "h/";
+constexpr std::string_view kAbsorbedPrefix = "a/";
+
+std::string absorbed_key(std::string_view survivor, std::string_view alias) {
+    std::string k(kAbsorbedPrefix);
+    k += survivor;
+    k += '/';
+    k += alias;
+    return k;
+}
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
@@ -224,7 +233,10 @@ void HistoryStore::wipe() {
 void HistoryStore::apply_changelog(std::span<const Change> changes) {
     rocksdb::WriteBatch b;
     for (const auto& c : changes) {
-        if (c.key.substr(0, kEntryPrefix.size()) != kEntryPrefix) continue;  // only entries are mirrored
+        // Only entries and absorbed markers are mirrored; anything else is not this store's.
+        if (c.key.substr(0, kEntryPrefix.size()) != kEntryPrefix &&
+            c.key.substr(0, kAbsorbedPrefix.size()) != kAbsorbedPrefix)
+            continue;
         if (c.value) b.Put(c.key, *c.value);
         else b.Delete(c.key);
     }
@@ -349,6 +361,20 @@ Change HistoryStore::put(const HistoryEntry& e) {
     return c;
 }
 
+bool HistoryStore::absorbed(std::string_view survivor, std::string_view alias) const {
+    std::string v;
+    rocksdb::Status st = impl_->db->Get(rocksdb::ReadOptions(), absorbed_key(survivor, alias), &v);
+    if (st.IsNotFound()) return false;
+    impl_->check(st, "read");
+    return true;
+}
+
+Change HistoryStore::mark_absorbed(std::string_view survivor, std::string_view alias) {
+    Change c{absorbed_key(survivor, alias), std::string("1")};
+    impl_->check(impl_->db->Put(impl_->data_write, c.key, *c.value), "write");
+    return c;
+}
+
 Change HistoryStore::remove(std::string_view key) {
     impl_->check(impl_->db->Delete(impl_->data_write, slice(key)), "write");
     return Change{std::string(key), std::nullopt};
@@ -356,14 +382,15 @@ Change HistoryStore::remove(std::string_view key) {
 
 std::vector<Change> HistoryStore::erase_customer(std::string_view customer) {
     std::vector<Change> out;
-    const std::string prefix = customer_prefix(customer);
     rocksdb::WriteBatch b;
     auto it = impl_->iter();
-    for (it->Seek(prefix); it->Valid(); it->Next()) {
-        std::string_view k = view(it->key());
-        if (k.substr(0, prefix.size()) != prefix) break;
-        b.Delete(it->key());
-        out.push_back({std::string(k), std::nullopt});
+    for (const std::string& prefix : {customer_prefix(customer), absorbed_key(customer, "")}) {
+        for (it->Seek(prefix); it->Valid(); it->Next()) {
+            std::string_view k = view(it->key());
+            if (k.substr(0, prefix.size()) != prefix) break;
+            b.Delete(it->key());
+            out.push_back({std::string(k), std::nullopt});
+        }
     }
     impl_->check(impl_->db->Write(impl_->data_write, &b), "erase");
     return out;

@@ -8,6 +8,9 @@
 // is the dedup: a reprocessed message finds itself). The conversation a message belongs to
 // is stored with it; the customer's conversation state is their newest entry.
 //
+// Besides entries: "a/<survivor>/<alias>" records that the survivor of a merge asked for the
+// alias's history (history_commands.h), so it is asked once.
+//
 // Changelog: every write returns the Change to produce to the changelog partition (same key,
 // same value, or a tombstone for a delete). The caller produces it and the store never does
 // I/O besides RocksDB. Restoring is apply_changelog() over the partition's records.
@@ -123,10 +126,13 @@ public:
     std::vector<ConversationSummary> conversations(std::string_view customer) const;
     std::vector<HistoryEntry> all(std::string_view customer) const;  // oldest first
     bool holds(std::string_view customer) const;
+    // Whether `survivor` has asked for `alias`'s history already (after a merge).
+    bool absorbed(std::string_view survivor, std::string_view alias) const;
 
     // ---- writes (each returns what to mirror on the changelog) ----
     Change put(const HistoryEntry& e);
     Change remove(std::string_view key);
+    Change mark_absorbed(std::string_view survivor, std::string_view alias);
     std::vector<Change> erase_customer(std::string_view customer);
     // Entries older than `cutoff_ms`: scans at most `max_scan` entries from `cursor` (a key;
     // "" = the start) and sets it to where the next call goes on, "" once the scan is through.

@@ -2,7 +2,8 @@
 // one conversation with the earlier ones as context; an idle gap opens a new conversation;
 // a reprocessed message changes nothing; a stage with a lost disk restores the history from
 // the changelog; merged customers are forwarded to the survivor; bad records are
-// dead-lettered; retention purges with tombstones.
+// dead-lettered; retention purges with tombstones; after a merge the survivor's history takes
+// the alias's; an erasure empties a history.
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -13,6 +14,7 @@
 #include "kafka/producer.h"
 #include "kafka_test_support.h"
 #include "pipeline/history/conversation_stage.h"
+#include "pipeline/history/history_commands.h"
 #include "support/metric_value.h"
 #include "support/scratch_dir.h"
 
@@ -102,10 +104,13 @@ struct Fixture {
         o.history.conversation_idle = std::chrono::minutes(30);
         o.history.context_messages = 10;
         o.history.context_bytes = 4096;
-        o.survivor = [this](std::string_view c) -> std::optional<std::string> {
+        o.customer = [this](std::string_view c) -> std::optional<CustomerRef> {
             std::lock_guard lock(merged_mu);
-            if (auto it = merged.find(std::string(c)); it != merged.end()) return it->second;
-            return std::string(c);
+            CustomerRef ref{std::string(c), {}};
+            if (auto it = merged.find(ref.id); it != merged.end()) ref.id = it->second;
+            for (const auto& [alias, into] : merged)
+                if (into == ref.id) ref.aliases.push_back(alias);
+            return ref;
         };
         return o;
     }
@@ -291,4 +296,65 @@ TEST_CASE("conversation stage: a merged customer's message goes to the survivor;
     REQUIRE(page);
     REQUIRE(page->entries.size() == 1);
     CHECK(page->entries[0].id == via_alias.id);
+}
+
+TEST_CASE("conversation stage: after a merge the survivor's history holds both, in time order; erasure empties it",
+          "[pipeline][history][integration]") {
+    Fixture f;
+    metrics::Registry reg;
+    ConversationStage stage(f.settings, f.options(f.dir.path() + "/s"), f.producer, reg);
+    Reader out(f.settings, f.reg, kOutbox);
+
+    const std::int64_t t0 = 1767225600000;
+    // Two customers (on different partitions or not: the keys decide) with interleaved times.
+    std::vector<std::string> expected;  // ids in time order
+    std::vector<std::pair<envelope::Envelope, std::string>> msgs;
+    for (int i = 0; i < 6; ++i) {
+        const bool older = i % 2 == 0;
+        auto m = message(older ? "wa" : "mail", older ? "whatsapp:1555" : "email:ana@example.com",
+                         "m" + std::to_string(i), t0 + i * 1000);
+        expected.push_back(m.id);
+        msgs.emplace_back(m, older ? "cust-old" : "cust-young");
+    }
+    for (const auto& [m, c] : msgs) f.send(m, c);
+    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 6; }, 30s));
+
+    // The identity log merged cust-young into cust-old; the next message of the survivor asks
+    // for the alias's history.
+    {
+        std::lock_guard lock(f.merged_mu);
+        f.merged["cust-young"] = "cust-old";
+    }
+    auto next = message("wa", "whatsapp:1555", "after the merge", t0 + 10'000);
+    expected.push_back(next.id);
+    f.send(next, "cust-old");
+    REQUIRE(omnibus::test::wait_until(
+        [&] { return omnibus::test::metric_value(reg, "omnibus_history_imported_total") == 3; }, 30s));
+    CHECK(omnibus::test::metric_value(reg, "omnibus_history_moved_total") == 3);
+    auto page = stage.messages("cust-old", MessageQuery{});
+    REQUIRE(page);
+    std::vector<std::string> got;
+    for (auto it = page->entries.rbegin(); it != page->entries.rend(); ++it) got.push_back(it->id);
+    CHECK(got == expected);
+    CHECK_FALSE(stage.messages("cust-young", MessageQuery{}));
+    auto convs = stage.conversations("cust-old");
+    REQUIRE(convs);
+    CHECK(convs->size() == 2);  // each customer's own conversation came along
+
+    // A second message does not ask again; a duplicate move finds nothing to move.
+    auto again = message("wa", "whatsapp:1555", "once more", t0 + 11'000);
+    f.send(again, "cust-old");
+    Record dup = move_record(kInput, MoveCommand{"cust-young", "cust-old"}, "/test");
+    f.producer.produce(std::move(dup), nullptr);
+    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 8; }, 30s));
+    REQUIRE(omnibus::test::wait_until(
+        [&] { return stage.messages("cust-old", MessageQuery{})->entries.size() == 8; }, 10s));
+    CHECK(omnibus::test::metric_value(reg, "omnibus_history_moved_total") == 3);
+
+    // Erasure.
+    f.producer.produce(erase_record(kInput, EraseCommand{"cust-old"}, "/test"), nullptr);
+    REQUIRE(omnibus::test::wait_until([&] { return !stage.messages("cust-old", MessageQuery{}); }, 30s));
+    // 8 entries and the absorbed marker, each tombstoned on the changelog.
+    CHECK(omnibus::test::wait_until(
+        [&] { return omnibus::test::metric_value(reg, "omnibus_history_erased_total") == 9; }, 10s));
 }
