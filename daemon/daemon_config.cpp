@@ -22,8 +22,8 @@ config::Spec log_spec() {
 
 config::Spec admin_spec() {
     config::Spec s("admin",
-                   "The admin API: /healthz, /readyz, /metrics and /v1/status. "
-                   "Loopback only unless a token is set.");
+                   "The admin API: /healthz, /readyz, /metrics, /v1/status and, with the pipeline, "
+                   "/v1/customers and /v1/identities (docs/pipeline.md). Loopback only unless a token is set.");
     s.address("listen").def("127.0.0.1:9090").describe("Address the admin API binds.");
     s.secret("token")
         .describe("Bearer token every request must carry (Authorization: Bearer ...) once it is set. Required "
