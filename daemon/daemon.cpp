@@ -4,7 +4,11 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 
@@ -14,6 +18,7 @@
 #include "kafka/producer.h"
 #include "kafka/topics.h"
 #include "log/log.h"
+#include "pipeline/identity/identity_service.h"
 
 namespace omnibus::daemon {
 namespace {
@@ -27,6 +32,19 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
     char buf[32];
     std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
+}
+
+// This instance on the identity log: "<hostname>:<pid>", in the alphabet an origin allows.
+std::string instance_origin() {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "omnibusd");
+    std::string origin = std::string(host) + ":" + std::to_string(::getpid());
+    for (char& c : origin) {
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                        c == '_' || c == ':' || c == '-';
+        if (!ok) c = '-';
+    }
+    return origin;
 }
 
 }  // namespace
@@ -56,6 +74,14 @@ void Daemon::start() {
 
     admin_ = std::make_unique<AdminServer>(
         config_.admin, metrics_, [this] { return readiness(); }, [this] { return status_json(); });
+    if (config_.pipeline.enabled) {
+        CustomerApiOptions api;
+        api.email = {config_.pipeline.identity.email_lowercase_local_part, config_.pipeline.identity.email_fold_gmail};
+        customer_api_ = std::make_unique<CustomerApi>(
+            [this](const std::function<void(pipeline::identity::IdentityService&)>& fn) { return with_identity(fn); },
+            api);
+        customer_api_->register_routes(*admin_);
+    }
     admin_->start();
 
     metrics_.gauge_fn("omnibus_daemon_ready", "1 when every readiness check passes.", {},
@@ -113,6 +139,7 @@ void Daemon::keep_topics() {
             lock.unlock();
             lg.info("topics ready", {{"created", result.created.size()}, {"existing", result.existing.size()}});
             start_delivery();
+            if (config_.pipeline.enabled) start_identity();
             break;
         }
         topics_error_ = result.error;
@@ -158,8 +185,88 @@ void Daemon::start_delivery() {
     lg.info("delivering replies", {{"group", config_.kafka.group_id + ".delivery"}, {"channels", n}});
 }
 
+void Daemon::start_identity() {
+    pipeline::identity::IdentityServiceOptions opts;
+    opts.store_path = config_.state_dir + "/identity";
+    opts.topic = config_.kafka.topic_prefix + "identity";
+    opts.events_topic = config_.kafka.topic_prefix + "events";
+    opts.origin = instance_origin();
+    opts.rebuild_after = config_.pipeline.identity.rebuild_after;
+    if (config_.kafka.embedded) {
+        // The embedded cluster's log is new at every start: a store from an earlier run reflects
+        // a log that no longer exists, and would give other answers than this one.
+        std::error_code ec;
+        std::filesystem::remove_all(opts.store_path, ec);
+    }
+    auto backoff = std::chrono::milliseconds(200);
+    const auto attempt = std::min(config_.kafka.admin_timeout, std::chrono::milliseconds(1000));
+    std::unique_ptr<pipeline::identity::IdentityService> created;
+    for (;;) {
+        std::string why;
+        try {
+            created = std::make_unique<pipeline::identity::IdentityService>(config_.kafka, metrics_, *producer_, opts);
+        } catch (const std::exception& e) {
+            why = e.what();
+        }
+        std::unique_lock lock(topics_mu_);
+        if (stopping_) return;  // created stops as it goes
+        if (created) break;
+        identity_error_ = why;
+        lg.warn("cannot start the identity service; retrying", {{"error", why}, {"retry_ms", backoff.count()}});
+        topics_cv_.wait_for(lock, backoff, [this] { return stopping_; });
+        if (stopping_) return;
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+    }
+    pipeline::identity::IdentityService* svc = created.get();
+    {
+        // Published under topics_mu_ too, so shutdown (which sets stopping_ under it, then joins
+        // this thread) always finds the service it has to stop.
+        std::lock_guard topics(topics_mu_);
+        if (stopping_) return;
+        std::unique_lock lock(identity_mu_);
+        identity_ = std::move(created);
+        identity_error_ = "catching up with the identity log";
+    }
+    // Reading the log so far: bounded attempts, so shutdown never waits long for this thread.
+    for (;;) {
+        if (svc->wait_caught_up(attempt)) break;
+        // It also answers false at once (the reader failed): never spin on that.
+        std::unique_lock lock(topics_mu_);
+        topics_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; });
+        if (stopping_) return;
+    }
+    identity_caught_up_ = true;
+    {
+        std::lock_guard lock(topics_mu_);
+        identity_error_.clear();
+    }
+    lg.info("identity service caught up", {{"offset", svc->applied_offset()}, {"origin", opts.origin}});
+}
+
+void Daemon::stop_identity() {
+    std::unique_ptr<pipeline::identity::IdentityService> svc;
+    {
+        std::unique_lock lock(identity_mu_);  // waits for handlers using it
+        svc = std::move(identity_);
+    }
+    if (svc) svc->stop();  // its waiters hear "stopped"; nothing is produced after this
+}
+
+pipeline::identity::IdentityService* Daemon::identity() const {
+    std::shared_lock lock(identity_mu_);
+    return identity_.get();
+}
+
+bool Daemon::with_identity(const std::function<void(pipeline::identity::IdentityService&)>& fn) const {
+    std::shared_lock lock(identity_mu_);
+    if (!identity_) return false;
+    fn(*identity_);
+    return true;
+}
+
 bool Daemon::ready() const {
-    return topics_ready_.load() && health_ && health_->reachable();
+    return topics_ready_.load() && health_ && health_->reachable() &&
+           (!config_.pipeline.enabled || identity_caught_up_.load());
 }
 
 std::vector<ReadinessCheck> Daemon::readiness() const {
@@ -176,6 +283,15 @@ std::vector<ReadinessCheck> Daemon::readiness() const {
         detail = topics_error_;
     }
     checks.push_back({"topics", topics_ready_.load(), topics_ready_ ? "" : (detail.empty() ? "pending" : detail)});
+    if (config_.pipeline.enabled) {
+        const bool ok = identity_caught_up_.load();
+        std::string why;
+        if (!ok) {
+            std::lock_guard lock(topics_mu_);
+            why = identity_error_.empty() ? "waiting for the topics" : identity_error_;
+        }
+        checks.push_back({"identity", ok, why});
+    }
     return checks;
 }
 
@@ -221,6 +337,20 @@ std::string Daemon::status_json() const {
     w.EndArray();
     w.Key("producer_in_flight");
     w.Uint64(producer_ ? producer_->in_flight() : 0);
+    w.EndObject();
+    w.Key("identity");
+    w.StartObject();
+    w.Key("enabled");
+    w.Bool(config_.pipeline.enabled);
+    if (config_.pipeline.enabled) {
+        std::optional<std::int64_t> offset;
+        with_identity([&](pipeline::identity::IdentityService& svc) { offset = svc.applied_offset(); });
+        w.Key("applied_offset");
+        if (offset) w.Int64(*offset);
+        else w.Null();
+        w.Key("caught_up");
+        w.Bool(identity_caught_up_.load());
+    }
     w.EndObject();
     if (edge_) {
         w.Key("edge");
@@ -301,6 +431,9 @@ void Daemon::shutdown() {
     if (topic_keeper_.joinable()) topic_keeper_.join();
     if (dispatcher_) dispatcher_->stop();
     for (auto it = channels_.rbegin(); it != channels_.rend(); ++it) (*it)->stop();
+    // 2. The identity service stops reading and writing the log (before the producer it writes
+    //    with is flushed); admin requests waiting for an outcome are answered 503.
+    stop_identity();
     // 3. Flush what the channels produced: every event is acknowledged or reported failed.
     size_t left = 0;
     if (producer_) {

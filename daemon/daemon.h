@@ -4,7 +4,10 @@
 // Threads: start(), reload() and shutdown() are called by the main thread
 // (the signal loop) only. readiness() and status_json() are called from admin
 // server threads and read only atomics and components that are themselves
-// thread-safe. The topic keeper thread owns the ensure-topics retries.
+// thread-safe. The topic keeper thread owns the ensure-topics retries, and then
+// creates the identity service and waits until it caught up with the log.
+// The identity service is shared with the admin threads under identity_mu_:
+// they hold it shared while they use it, shutdown takes it exclusively to stop it.
 #pragma once
 
 #include <atomic>
@@ -12,6 +15,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +23,7 @@
 #include "connectors/delivery_dispatcher.h"
 #include "connectors/registry.h"
 #include "daemon/admin_server.h"
+#include "daemon/customer_api.h"
 #include "daemon/daemon_config.h"
 #include "metrics/metrics.h"
 
@@ -27,6 +32,9 @@ class EmbeddedCluster;
 class Producer;
 class HealthProbe;
 }  // namespace omnibus::kafka
+namespace omnibus::pipeline::identity {
+class IdentityService;
+}
 
 namespace omnibus::daemon {
 
@@ -60,9 +68,19 @@ public:
     uint16_t admin_port() const;
     uint16_t edge_port() const;
 
+    // The identity service, for the pipeline stages: null until the topic keeper created it
+    // (pipeline.enabled, topics ready), and once shutdown stopped it. Stages started after it
+    // exists and stopped before shutdown stops it may keep the pointer.
+    pipeline::identity::IdentityService* identity() const;
+    // Runs `fn` with the identity service, which shutdown cannot stop meanwhile; false when there
+    // is none. For callers on other threads (admin handlers): keep `fn` short, never wait in it.
+    bool with_identity(const std::function<void(pipeline::identity::IdentityService&)>& fn) const;
+
 private:
     void keep_topics();     // topic keeper thread
     void start_delivery();  // once the topics exist and the channels are built (either thread)
+    void start_identity();  // topic keeper thread, once the topics exist: create, then catch up
+    void stop_identity();   // main thread, in shutdown
 
     std::string config_path_;
     DaemonConfig config_;  // the running config; changed only by reload() on the main thread
@@ -90,6 +108,12 @@ private:
     std::thread topic_keeper_;
     std::atomic<bool> ready_logged_{false};
     bool shut_down_ = false;
+
+    std::unique_ptr<CustomerApi> customer_api_;  // routes on admin_ when the pipeline is enabled
+    mutable std::shared_mutex identity_mu_;
+    std::unique_ptr<pipeline::identity::IdentityService> identity_;  // guarded by identity_mu_
+    std::atomic<bool> identity_caught_up_{false};  // wait_caught_up succeeded once
+    std::string identity_error_;                   // guarded by topics_mu_: why it is not there yet
 };
 
 }  // namespace omnibus::daemon

@@ -1,7 +1,11 @@
 // The daemon's configuration schema (see daemon_config.h).
 #include "daemon/daemon_config.h"
 
+#include <algorithm>
+#include <set>
+
 #include "connectors/registry.h"
+#include "connectors/whatsapp/phone_normalizer.h"
 #include "edge/edge_config.h"
 #include "kafka/client_config.h"
 
@@ -18,8 +22,8 @@ config::Spec log_spec() {
 
 config::Spec admin_spec() {
     config::Spec s("admin",
-                   "The admin API: /healthz, /readyz, /metrics and /v1/status. "
-                   "Loopback only unless a token is set.");
+                   "The admin API: /healthz, /readyz, /metrics, /v1/status and, with the pipeline, "
+                   "/v1/customers and /v1/identities (docs/pipeline.md). Loopback only unless a token is set.");
     s.address("listen").def("127.0.0.1:9090").describe("Address the admin API binds.");
     s.secret("token")
         .describe("Bearer token every request must carry (Authorization: Bearer ...) once it is set. Required "
@@ -97,6 +101,119 @@ config::Spec shutdown_spec() {
     return s;
 }
 
+// Identity kinds and channel names: the same alphabets as identity strings and block names.
+bool is_kind(std::string_view s) {
+    return !s.empty() && s.size() <= 32 && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+}
+
+bool is_region(const std::string& region) {
+    return connectors::whatsapp::PhoneNormalizer::is_supported_region(region);
+}
+
+std::string region_problem(const std::string& option, const std::string& region) {
+    return option + ": '" + region + "' is not a region libphonenumber knows (ISO 3166-1 alpha-2 in capitals, e.g. DE, BR)";
+}
+
+config::Spec email_spec() {
+    config::Spec s("email", "How email addresses become `email:` identities (the domain is always lower-cased).");
+    s.boolean("lowercase_local_part")
+        .def(false)
+        .describe("Lower-case the part before '@' too. RFC 5321 lets it be case-sensitive, but few mail systems use "
+                  "that; turn it on when Ana@shop.com and ana@shop.com are to be one customer.");
+    s.boolean("fold_gmail")
+        .def(false)
+        .describe("For gmail.com and googlemail.com: drop dots and +tags from the local part (Gmail delivers "
+                  "a.na+x@gmail.com to ana@gmail.com).");
+    return s;
+}
+
+config::Spec identity_spec() {
+    pipeline::IdentitySettings d;
+    config::Spec s("identity", "Identity resolution: one customer id across channels (docs/pipeline.md).");
+    s.strings("auto_link")
+        .def(std::vector<std::string>(d.auto_link))
+        .describe("Identity kinds a message may link to its sender's customer automatically, when the platform or a "
+                  "verified claim shows them (never display names, never unverified text). Each is a kind of "
+                  "[a-z0-9_-]: phone, email, shop, or a channel kind such as webchat or whatsapp.")
+        .example("[phone, email, shop, webchat]");
+    s.section(email_spec());
+    s.string("default_region")
+        .describe("Region (ISO 3166-1 alpha-2) for phone numbers in claims written without '+'. Unset: such numbers "
+                  "stay raw identities, never guessed.")
+        .example("DE");
+    // The config library has no plain string map; its one mapping type is the secret map, so
+    // the regions are read through it (values are region codes, not secrets).
+    s.secret_map("phone_regions")
+        .describe("Per channel name, the region for phone numbers written without '+' on that channel; channels not "
+                  "listed use `default_region`. A mapping of channel names to ISO 3166-1 alpha-2 codes, written "
+                  "as plain text (listed as a map of secrets: the one mapping type of the config; regions are not "
+                  "secret and are named in errors).")
+        .example("{wa-brasil: BR, webchat-de: DE}");
+    s.duration("rebuild_after")
+        .def(d.rebuild_after)
+        .range(std::chrono::minutes(1), std::chrono::hours(24 * 7))
+        .describe("A local identity store last written longer ago than this is rebuilt from the identity log at "
+                  "start-up: the log keeps every record for 7 days (min.compaction.lag.ms), after that compaction "
+                  "may have removed records the store never applied.");
+    s.check([](const config::Section& sec, config::Reporter& r) {
+        std::set<std::string> seen;
+        for (const auto& kind : sec.strings("auto_link")) {
+            if (!is_kind(kind))
+                r.error(sec.position("auto_link"), "pipeline.identity.auto_link: '" + kind +
+                                                       "' is not an identity kind (1 to 32 of [a-z0-9_-])");
+            else if (!seen.insert(kind).second)
+                r.error(sec.position("auto_link"), "pipeline.identity.auto_link: '" + kind + "' is listed twice");
+        }
+        if (sec.has("default_region") && !sec.string("default_region").empty() &&
+            !is_region(sec.string("default_region")))
+            r.error(sec.position("default_region"),
+                    region_problem("pipeline.identity.default_region", sec.string("default_region")));
+        for (const auto& [channel, region] : sec.secret_map("phone_regions")) {  // the names: by the top-level rule, which sees the channels
+            if (!is_region(region.reveal()))  // a region code, not a secret (see the declaration)
+                r.error(sec.position("phone_regions"),
+                        region_problem("pipeline.identity.phone_regions." + channel, region.reveal()));
+        }
+    });
+    return s;
+}
+
+config::Spec history_spec() {
+    pipeline::HistorySettings d;
+    config::Spec s("history", "Conversation history: what each emitted message carries as `context`.");
+    s.duration("conversation_idle")
+        .def(d.conversation_idle)
+        .range(std::chrono::minutes(1), std::chrono::hours(24 * 30))
+        .describe("A conversation closes after this long without a message; the next message opens a new one.");
+    s.integer("context_messages")
+        .def(d.context_messages)
+        .range(0, 1000)
+        .describe("The customer's last N messages go into a message's `context` (0: none).");
+    s.size("context_bytes")
+        .def(static_cast<std::uint64_t>(d.context_bytes))
+        .range("0", "1MiB")
+        .describe("Byte budget of the text in `context`; older entries are dropped first.");
+    s.duration("retention")
+        .def(d.retention)
+        .range(std::chrono::hours(1), std::chrono::hours(24 * 3650))
+        .describe("Messages older than this are purged from the history and its changelog.");
+    return s;
+}
+
+config::Spec pipeline_spec() {
+    config::Spec s("pipeline",
+                   "The pipeline stages between omnibus.inbound and the outboxes (docs/pipeline.md). The "
+                   "identity service runs now; the history options are for the history stage (planned).");
+    s.boolean("enabled")
+        .def(true)
+        .describe("Run the pipeline on this instance: the identity service (and the /v1/customers and "
+                  "/v1/identities admin routes) start once the topics exist.");
+    s.section(identity_spec());
+    s.section(history_spec());
+    return s;
+}
+
 }  // namespace
 
 config::Spec daemon_schema(const connectors::Registry& registry) {
@@ -110,9 +227,20 @@ config::Spec daemon_schema(const connectors::Registry& registry) {
     root.section(edge::edge_spec());
     root.section(kafka_spec());
     root.section(shutdown_spec());
+    root.section(pipeline_spec());
     root.blocks("channels", registry.block_types())
         .describe("Channel instances: each block has a unique `name` (used in URLs, e.g. /webhooks/<name>) and a "
                   "`type` that selects the connector and its options.");
+    root.check([](const config::Section& sec, config::Reporter& r) {
+        // A region for a channel that does not exist is a typo: it would silently do nothing.
+        const auto& identity = sec.section("pipeline").section("identity");
+        std::set<std::string> names;
+        for (const auto& ch : sec.blocks("channels")) names.insert(ch.name());
+        for (const auto& [channel, region] : identity.secret_map("phone_regions"))
+            if (!names.count(channel))
+                r.error(identity.position("phone_regions"),
+                        "pipeline.identity.phone_regions: no channel is named '" + channel + "'");
+    });
     return root;
 }
 
@@ -148,7 +276,27 @@ DaemonConfig to_daemon_config(const config::Section& root) {
     c.edge.shutdown_timeout = std::min(c.edge.shutdown_timeout, c.shutdown_timeout * 3 / 4);
     c.kafka.close_timeout = c.shutdown_timeout;
     c.channels = root.blocks("channels");
+    c.pipeline = pipeline_settings(root.section("pipeline"));
     return c;
+}
+
+pipeline::PipelineSettings pipeline_settings(const config::Section& p) {
+    pipeline::PipelineSettings s;
+    s.enabled = p.boolean("enabled");
+    const auto& id = p.section("identity");
+    s.identity.auto_link = id.strings("auto_link");
+    s.identity.email_lowercase_local_part = id.section("email").boolean("lowercase_local_part");
+    s.identity.email_fold_gmail = id.section("email").boolean("fold_gmail");
+    if (id.has("default_region")) s.identity.default_region = id.string("default_region");
+    for (const auto& [channel, region] : id.secret_map("phone_regions"))
+        s.identity.channel_regions.emplace(channel, region.reveal());  // region codes, not secrets
+    s.identity.rebuild_after = id.duration("rebuild_after");
+    const auto& h = p.section("history");
+    s.history.conversation_idle = h.duration("conversation_idle");
+    s.history.context_messages = static_cast<std::size_t>(h.integer("context_messages"));
+    s.history.context_bytes = static_cast<std::size_t>(h.size("context_bytes"));
+    s.history.retention = h.duration("retention");
+    return s;
 }
 
 config::LoadResult load_daemon_config(const std::string& path, const connectors::Registry& registry,

@@ -1,4 +1,4 @@
-// The daemon's configuration schema (log, admin, kafka, shutdown, channels) and
+// The daemon's configuration schema (log, admin, kafka, shutdown, pipeline, channels) and
 // its translation into the settings each component takes. The options are
 // declared once here; validation, defaults and docs/configuration.md follow.
 #pragma once
@@ -14,6 +14,7 @@
 #include "edge/edge_server.h"
 #include "kafka/settings.h"
 #include "log/log.h"
+#include "pipeline/pipeline_settings.h"
 
 namespace omnibus::connectors {
 class Registry;
@@ -30,6 +31,7 @@ struct DaemonConfig {
     std::string state_dir;
     std::chrono::milliseconds shutdown_timeout{4000};
     std::vector<config::Section> channels;
+    pipeline::PipelineSettings pipeline;
 };
 
 // The whole schema. `registry` provides the channel types and must outlive
@@ -38,6 +40,9 @@ config::Spec daemon_schema(const connectors::Registry& registry);
 
 // Reads a validated config into component settings.
 DaemonConfig to_daemon_config(const config::Section& root);
+
+// Reads a validated `pipeline:` section.
+pipeline::PipelineSettings pipeline_settings(const config::Section& pipeline);
 
 // Loads and validates `path`: every problem at once, as FILE:LINE:COL: message.
 config::LoadResult load_daemon_config(const std::string& path, const connectors::Registry& registry,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/process.h"
+#include "support/scratch_dir.h"
 #include "support/wait.h"
 
 namespace omnibus::test {
@@ -39,6 +40,9 @@ private:
 };
 
 // Every daemon a test starts binds loopback only, on ports the kernel picks.
+// kStateDirPlaceholder in a config becomes the daemon's own fresh state directory: the state
+// stores (identity, dedup) lock theirs, and tests run in parallel.
+inline const char* kStateDirPlaceholder = "/tmp/omnibus-test-state";
 inline const char* kEmbeddedConfig = R"(
 state_dir: /tmp/omnibus-test-state
 log:
@@ -56,10 +60,15 @@ channels: []
 class Daemon {
 public:
     explicit Daemon(const std::string& config, std::vector<std::string> env = {})
-        : file_(config), proc_({omnibusd_path(), "--config", file_.path()}, std::move(env)) {}
+        : state_("omnibus-test-state"),
+          file_(with_state_dir(config)),
+          proc_({omnibusd_path(), "--config", file_.path()}, std::move(env)) {}
 
     Process& process() { return proc_; }
     const TempFile& file() const { return file_; }
+    const std::string& state_dir() const { return state_.path(); }
+    // Rewrites the config file (for a reload), with the same state directory.
+    void write_config(const std::string& config) const { file_.write(with_state_dir(config)); }
     std::string output() const { return proc_.output(); }
 
     // The admin port from the "started" line; 0 if the daemon has not started within the timeout.
@@ -106,6 +115,15 @@ public:
     }
 
 private:
+    std::string with_state_dir(std::string config) const {
+        const std::string placeholder = kStateDirPlaceholder;
+        for (auto at = config.find(placeholder); at != std::string::npos;
+             at = config.find(placeholder, at + state_.path().size()))
+            config.replace(at, placeholder.size(), state_.path());
+        return config;
+    }
+
+    ScratchDir state_;
     TempFile file_;
     Process proc_;
     int port_ = 0;

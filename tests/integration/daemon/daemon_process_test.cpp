@@ -159,7 +159,7 @@ TEST_CASE("SIGHUP applies the log level, names changes that need a restart, and 
     std::string debug_cfg = kEmbeddedConfig;
     debug_cfg.replace(debug_cfg.find("level: info"), 11, "level: debug");
     debug_cfg.replace(debug_cfg.find("partitions: 2"), 13, "partitions: 4");
-    d.file().write(debug_cfg);
+    d.write_config(debug_cfg);
     d.process().signal(SIGHUP);
     REQUIRE(d.wait_log("\"msg\":\"reloaded\""));
     CHECK(d.output().find("\"applied\":\"log.level\"") != std::string::npos);

@@ -1,0 +1,328 @@
+// The admin API's customer and identity routes (see customer_api.h).
+#include "daemon/customer_api.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "envelope/json.h"
+#include "envelope/timestamp.h"
+#include "pipeline/identity/identity_service.h"
+
+namespace omnibus::daemon {
+namespace {
+
+namespace id = pipeline::identity;
+
+// Identities may hold '/', so the identity is the rest of the path; customer ids never do.
+constexpr const char* kIdentityRoute = R"(/v1/identities/(.+))";
+constexpr const char* kCustomerRoute = R"(/v1/customers/([^/]+))";
+constexpr const char* kCustomerIdentitiesRoute = R"(/v1/customers/([^/]+)/identities)";
+constexpr const char* kCustomerIdentityRoute = R"(/v1/customers/([^/]+)/identities/(.+))";
+
+std::string finish(rapidjson::StringBuffer& buf) { return std::string(buf.GetString(), buf.GetSize()) + "\n"; }
+
+AdminResponse answer(int status, std::string body) { return AdminResponse{status, "application/json", std::move(body)}; }
+
+AdminResponse error(int status, std::string_view message) {
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    json::write_key(w, "error");
+    json::write_string(w, message);
+    w.EndObject();
+    return answer(status, finish(buf));
+}
+
+AdminResponse not_ready() { return error(503, "identity not ready"); }
+AdminResponse unknown_customer() { return error(404, "unknown customer"); }
+
+void write_strings(json::Writer& w, std::string_view key, const std::vector<std::string>& v) {
+    json::write_key(w, key);
+    w.StartArray();
+    for (const auto& s : v) json::write_string(w, s);
+    w.EndArray();
+}
+
+// The members of a customer's profile (the survivor; an alias is never shown as itself).
+void write_profile(json::Writer& w, const id::Customer& c) {
+    json::write_key(w, "customer_id");
+    json::write_string(w, c.id);
+    json::write_key(w, "created_at");
+    json::write_string(w, envelope::format_rfc3339(envelope::Timestamp(std::chrono::milliseconds(c.created_ms))));
+    write_strings(w, "identities", c.identities);
+    write_strings(w, "aliases", c.aliases);
+    // HISTORY STAGE: the customer's conversations go here ("conversations": [...]) once the
+    // history stage keeps them; until then the profile has none rather than invented ones.
+}
+
+// Customer ids in paths: what a request on the log accepts (identity.h's decode_request).
+bool plausible_customer_id(std::string_view s) {
+    return !s.empty() && s.size() <= 64 && json::is_valid_utf8(s) &&
+           std::none_of(s.begin(), s.end(), [](char c) {
+               auto u = static_cast<unsigned char>(c);
+               return u <= 0x20 || u == 0x7F;
+           });
+}
+
+// "+" then 1 to 15 digits, the first not 0 (ITU-T E.164).
+bool is_e164(std::string_view v) {
+    return v.size() >= 2 && v.size() <= 16 && v[0] == '+' && v[1] != '0' &&
+           std::all_of(v.begin() + 1, v.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The identity to link, in the form the pipeline writes: emails normalized with the configured
+// rules, phones already E.164. The error is a message for the caller.
+envelope::Result<std::string> identity_to_link(std::string_view raw, const id::EmailRules& rules) {
+    if (auto st = id::check_identity(raw); !st) return st.error();
+    const std::string_view kind = id::kind_of(raw);
+    const std::string_view value = raw.substr(kind.size() + 1);
+    if (kind == "email") {
+        auto normalized = id::normalize_email(value, rules);
+        if (!normalized)
+            return envelope::Error{envelope::ErrorCode::bad_value, "identity", "not one email address"};
+        return "email:" + *normalized;
+    }
+    if (kind == "phone" && !is_e164(value))
+        return envelope::Error{envelope::ErrorCode::bad_value, "identity",
+                               "a phone identity is phone:+<E.164 digits>, e.g. phone:+4930123456"};
+    return std::string(raw);
+}
+
+// What a submitted request came to: nothing when there is no service or it did not answer in time.
+struct Submitted {
+    bool had_service = false;
+    std::optional<id::Outcome> outcome;
+};
+
+// Submits `r` and waits (on this admin thread, bounded) for its outcome. The service is held
+// only for the submit, so shutdown never waits for a handler's wait.
+Submitted submit_and_wait(const WithIdentity& with_identity, id::Request r, std::chrono::milliseconds wait) {
+    struct Pending {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::optional<id::Outcome> outcome;
+    };
+    auto pending = std::make_shared<Pending>();  // the callback may run after this returns
+    Submitted s;
+    s.had_service = with_identity([&](id::IdentityService& svc) {
+        svc.submit(std::move(r), [pending](const id::Outcome& o) {
+            {
+                std::lock_guard lock(pending->mu);
+                pending->outcome = o;
+            }
+            pending->cv.notify_all();
+        });
+    });
+    if (!s.had_service) return s;
+    std::unique_lock lock(pending->mu);
+    pending->cv.wait_for(lock, wait, [&] { return pending->outcome.has_value(); });
+    s.outcome = pending->outcome;
+    return s;
+}
+
+// The answer to a request that did not apply. The identity service reports its own failures
+// (not appended, stopped) in the outcome's text; everything else is the state machine's
+// rejection, whose text is meant for the caller.
+AdminResponse refused(const id::Outcome& o) {
+    if (o.error.rfind("not appended to the identity log", 0) == 0 || o.error == "identity service stopped")
+        return error(503, "identity log unavailable");
+    if (o.error.rfind("unknown customer", 0) == 0) return unknown_customer();
+    // Limits: the request is well-formed but cannot be carried out.
+    if (o.error.find("identities") != std::string::npos &&
+        (o.error.find("more than") != std::string::npos || o.error.find("already") != std::string::npos))
+        return error(422, o.error);
+    return error(409, o.error);
+}
+
+AdminResponse timed_out() { return error(503, "identity log did not answer in time"); }
+
+// The survivor `customer_id` stands for, read through the service; nullopt when unknown and
+// `ready` false when there is no service.
+std::optional<id::Customer> find_customer(const WithIdentity& with_identity, std::string_view customer_id, bool& ready) {
+    std::optional<id::Customer> c;
+    ready = with_identity([&](id::IdentityService& svc) { c = svc.customer(customer_id); });
+    return c;
+}
+
+// The answer to an applied link or unlink: the profile after it, and the merges it caused.
+AdminResponse changed(const WithIdentity& with_identity, const id::Outcome& o) {
+    bool ready = false;
+    auto c = find_customer(with_identity, o.customer, ready);
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    if (c) {
+        write_profile(w, *c);
+    } else {  // erased or merged again since: the outcome is still what happened
+        json::write_key(w, "customer_id");
+        json::write_string(w, o.customer);
+    }
+    json::write_key(w, "merged");
+    w.StartArray();
+    for (const auto& m : o.merges) {
+        w.StartObject();
+        json::write_key(w, "from");
+        json::write_string(w, m.from);
+        json::write_key(w, "into");
+        json::write_string(w, m.into);
+        w.EndObject();
+    }
+    w.EndArray();
+    if (!o.linked.empty()) write_strings(w, "linked", o.linked);
+    if (!o.unlinked.empty()) write_strings(w, "unlinked", o.unlinked);
+    w.EndObject();
+    return answer(200, finish(buf));
+}
+
+// The `identity` member of a link request's body.
+envelope::Result<std::string> identity_in_body(const std::string& body) {
+    json::LocalDocument<2048> doc;
+    json::ParseError perr;
+    if (!json::parse(body, doc, json::Limits{16 * 1024, 4}, &perr))
+        return envelope::Error{envelope::ErrorCode::bad_json, "body", "not JSON: " + perr.message};
+    const json::Value& o = doc.doc();
+    if (!o.IsObject()) return envelope::Error{envelope::ErrorCode::wrong_type, "body", "expected a JSON object"};
+    auto it = o.FindMember("identity");
+    if (it == o.MemberEnd())
+        return envelope::Error{envelope::ErrorCode::missing_field, "identity", "required, e.g. \"email:ana@example.com\""};
+    if (!it->value.IsString())
+        return envelope::Error{envelope::ErrorCode::wrong_type, "identity",
+                               std::string("expected a string, got ") + json::type_name(it->value)};
+    return std::string(json::view(it->value));
+}
+
+}  // namespace
+
+CustomerApi::CustomerApi(WithIdentity with_identity, CustomerApiOptions options)
+    : with_identity_(std::move(with_identity)), options_(options) {}
+
+void CustomerApi::register_routes(AdminServer& server) {
+    // A route matches the whole path, so `[^/]+` keeps a customer id from taking a sub-path.
+    server.route("GET", kIdentityRoute, [this](const AdminRequest& r) { return get_identity(r); });
+    server.route("POST", kCustomerIdentitiesRoute, [this](const AdminRequest& r) { return link(r); });
+    server.route("DELETE", kCustomerIdentityRoute, [this](const AdminRequest& r) { return unlink(r); });
+    server.route("GET", kCustomerRoute, [this](const AdminRequest& r) { return get_customer(r); });
+    server.route("DELETE", kCustomerRoute, [this](const AdminRequest& r) { return erase(r); });
+}
+
+AdminResponse CustomerApi::get_identity(const AdminRequest& req) const {
+    if (req.matches.size() < 2) return error(404, "not found");
+    const std::string& identity = req.matches[1];  // the server decoded %3A and friends
+    std::optional<std::string> customer;
+    const bool ready = with_identity_([&](id::IdentityService& svc) {
+        if (id::check_identity(identity)) customer = svc.resolve_identity(identity);
+    });
+    if (!ready) return not_ready();
+    if (auto st = id::check_identity(identity); !st) return error(400, st.error().to_string());
+    if (!customer) return error(404, "unknown identity");
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    json::write_key(w, "identity");
+    json::write_string(w, identity);
+    json::write_key(w, "customer_id");
+    json::write_string(w, *customer);
+    w.EndObject();
+    return answer(200, finish(buf));
+}
+
+AdminResponse CustomerApi::get_customer(const AdminRequest& req) const {
+    if (req.matches.size() < 2) return error(404, "not found");
+    bool ready = false;
+    std::optional<id::Customer> c;
+    if (plausible_customer_id(req.matches[1])) {
+        c = find_customer(with_identity_, req.matches[1], ready);
+    } else {
+        ready = with_identity_([](id::IdentityService&) {});
+    }
+    if (!ready) return not_ready();
+    if (!c) return unknown_customer();
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    write_profile(w, *c);
+    w.EndObject();
+    return answer(200, finish(buf));
+}
+
+AdminResponse CustomerApi::link(const AdminRequest& req) const {
+    if (req.matches.size() < 2) return error(404, "not found");
+    if (!with_identity_([](id::IdentityService&) {})) return not_ready();
+    auto raw = identity_in_body(req.body);
+    if (!raw.ok()) return error(400, raw.error().to_string());
+    auto identity = identity_to_link(*raw, options_.email);
+    if (!identity.ok()) return error(400, identity.error().to_string());
+    if (!plausible_customer_id(req.matches[1])) return unknown_customer();
+    bool ready = false;
+    auto target = find_customer(with_identity_, req.matches[1], ready);
+    if (!ready) return not_ready();
+    if (!target) return unknown_customer();
+
+    id::Request r;
+    r.op = id::Op::link;
+    r.customer = target->id;
+    r.identities = {std::move(identity).value()};
+    auto s = submit_and_wait(with_identity_, std::move(r), options_.wait);
+    if (!s.had_service) return not_ready();
+    if (!s.outcome) return timed_out();
+    if (!s.outcome->ok) return refused(*s.outcome);
+    return changed(with_identity_, *s.outcome);
+}
+
+AdminResponse CustomerApi::unlink(const AdminRequest& req) const {
+    if (req.matches.size() < 3) return error(404, "not found");
+    if (!with_identity_([](id::IdentityService&) {})) return not_ready();
+    const std::string& identity = req.matches[2];
+    if (auto st = id::check_identity(identity); !st) return error(400, st.error().to_string());
+    if (!plausible_customer_id(req.matches[1])) return unknown_customer();
+    bool ready = false;
+    auto target = find_customer(with_identity_, req.matches[1], ready);
+    if (!ready) return not_ready();
+    if (!target) return unknown_customer();
+
+    id::Request r;
+    r.op = id::Op::unlink;
+    r.customer = target->id;
+    r.identities = {identity};
+    auto s = submit_and_wait(with_identity_, std::move(r), options_.wait);
+    if (!s.had_service) return not_ready();
+    if (!s.outcome) return timed_out();
+    if (!s.outcome->ok) return refused(*s.outcome);
+    return changed(with_identity_, *s.outcome);
+}
+
+AdminResponse CustomerApi::erase(const AdminRequest& req) const {
+    if (req.matches.size() < 2) return error(404, "not found");
+    bool ready = false;
+    std::optional<id::Customer> target;
+    if (plausible_customer_id(req.matches[1])) {
+        target = find_customer(with_identity_, req.matches[1], ready);
+    } else {
+        ready = with_identity_([](id::IdentityService&) {});
+    }
+    if (!ready) return not_ready();
+    if (!target) return unknown_customer();
+
+    id::Request r;
+    r.op = id::Op::erase;
+    r.customer = target->id;
+    auto s = submit_and_wait(with_identity_, std::move(r), options_.wait);
+    if (!s.had_service) return not_ready();
+    if (!s.outcome) return timed_out();
+    if (!s.outcome->ok) return refused(*s.outcome);
+    // HISTORY STAGE: the customer's history is erased here too once the history stage exists;
+    // what exists now is the identity part (and its tombstones on the identity log).
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    write_strings(w, "erased", s.outcome->erased_customers);
+    w.EndObject();
+    return answer(200, finish(buf));
+}
+
+}  // namespace omnibus::daemon
