@@ -1,5 +1,5 @@
 // E.164 normalisation on libphonenumber, memoised per wa_id (see the header).
-#include "connectors/whatsapp/phone_normalizer.h"
+#include "phone/phone_normalizer.h"
 
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
@@ -7,7 +7,7 @@
 #include <set>
 #include <stdexcept>
 
-namespace omnibus::connectors::whatsapp {
+namespace omnibus::phone {
 namespace {
 
 using i18n::phonenumbers::PhoneNumber;
@@ -101,4 +101,4 @@ std::optional<std::string> PhoneNormalizer::from_text(std::string_view text) con
     return parse_uncached(text, international ? "ZZ" : default_region_.c_str());
 }
 
-}  // namespace omnibus::connectors::whatsapp
+}  // namespace omnibus::phone

@@ -9,8 +9,7 @@
 //
 // Thread-safety: every method may be called from any thread; the memo table
 // is split into shards, each behind its own mutex.
-// Used by the WhatsApp codec; a candidate for lib/ once the identity pipeline
-// needs it too.
+// Used by the WhatsApp codec and by the identity pipeline.
 #pragma once
 
 #include <array>
@@ -21,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-namespace omnibus::connectors::whatsapp {
+namespace omnibus::phone {
 
 class PhoneNormalizer {
 public:
@@ -71,4 +70,4 @@ private:
     std::unique_ptr<std::array<Shard, kShards>> memo_;
 };
 
-}  // namespace omnibus::connectors::whatsapp
+}  // namespace omnibus::phone

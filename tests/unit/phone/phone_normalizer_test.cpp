@@ -5,9 +5,9 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/whatsapp/phone_normalizer.h"
+#include "phone/phone_normalizer.h"
 
-using omnibus::connectors::whatsapp::PhoneNormalizer;
+using omnibus::phone::PhoneNormalizer;
 
 TEST_CASE("wa_ids of valid numbers become E.164") {
     const PhoneNormalizer p;
