@@ -37,7 +37,7 @@ int main() {
         std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
     const double parse_ns = run(n, false);
     const double total_ns = run(n, true);
-    PhoneNormalizer cold;
+    phone::PhoneNormalizer cold;
     const auto t2 = std::chrono::steady_clock::now();
     for (int i = 0; i < 200; ++i) (void)cold.from_wa_id(std::to_string(4915123400000 + i));
     const double phone_ns =

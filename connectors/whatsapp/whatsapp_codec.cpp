@@ -237,7 +237,7 @@ struct Where {
 
 class Walker {
 public:
-    Walker(const CodecOptions& options, const PhoneNormalizer& phones, const EVP_MD* sha256, Timestamp received_at,
+    Walker(const CodecOptions& options, const phone::PhoneNormalizer& phones, const EVP_MD* sha256, Timestamp received_at,
            WebhookEvents& out)
         : options_(options), phones_(phones), sha256_(sha256), received_at_(received_at), out_(out) {}
 
@@ -658,7 +658,7 @@ private:
     }
 
     const CodecOptions& options_;
-    const PhoneNormalizer& phones_;
+    const phone::PhoneNormalizer& phones_;
     const EVP_MD* sha256_;
     Timestamp received_at_;
     WebhookEvents& out_;

@@ -34,8 +34,8 @@
 #include <openssl/types.h>
 
 #include "connectors/whatsapp/delivery_status.h"
-#include "connectors/whatsapp/phone_normalizer.h"
 #include "envelope/envelope.h"
+#include "phone/phone_normalizer.h"
 
 namespace omnibus::connectors::whatsapp {
 
@@ -97,14 +97,14 @@ public:
     Result<WebhookEvents> parse(std::string_view body, envelope::Timestamp received_at) const;
 
     const CodecOptions& options() const { return options_; }
-    const PhoneNormalizer& phones() const { return phones_; }
+    const phone::PhoneNormalizer& phones() const { return phones_; }
 
 private:
     struct MdFree {
         void operator()(EVP_MD* md) const;
     };
     CodecOptions options_;
-    PhoneNormalizer phones_;
+    phone::PhoneNormalizer phones_;
     std::unique_ptr<EVP_MD, MdFree> sha256_;  // fetched once: 3x faster than EVP_sha256() per call
 };
 

@@ -6,7 +6,7 @@
 
 #include "config/diagnostic.h"
 #include "config/section.h"
-#include "connectors/whatsapp/phone_normalizer.h"
+#include "phone/phone_normalizer.h"
 
 namespace omnibus::connectors::whatsapp {
 namespace {
@@ -128,7 +128,7 @@ config::Spec whatsapp_spec() {
             r.error(sec.position("graph_api_url"), "graph_api_url must not end with '/'");
         if (!is_api_version(sec.string("graph_api_version")))
             r.error(sec.position("graph_api_version"), "graph_api_version must look like v23.0");
-        if (sec.has("default_region") && !PhoneNormalizer::is_supported_region(sec.string("default_region")))
+        if (sec.has("default_region") && !phone::PhoneNormalizer::is_supported_region(sec.string("default_region")))
             r.error(sec.position("default_region"),
                     "default_region must be an ISO 3166-1 region code such as DE or BR, got \"" +
                         sec.string("default_region") + "\"");

@@ -12,12 +12,10 @@ if(OMNIBUS_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     message(FATAL_ERROR "OMNIBUS_FUZZ needs clang++ (libFuzzer): configure with CXX=clang++")
   endif()
-  find_path(PHONENUMBER_INCLUDE_DIR phonenumbers/phonenumberutil.h REQUIRED)
-  find_library(PHONENUMBER_LIBRARY phonenumber REQUIRED)
+  # PHONENUMBER_INCLUDE_DIR / PHONENUMBER_LIBRARY: found by lib/phone/CMakeLists.txt.
   add_executable(whatsapp_codec_fuzz
     ${CMAKE_CURRENT_LIST_DIR}/whatsapp_codec_fuzz.cpp
     ${PROJECT_SOURCE_DIR}/connectors/whatsapp/delivery_status.cpp
-    ${PROJECT_SOURCE_DIR}/connectors/whatsapp/phone_normalizer.cpp
     ${PROJECT_SOURCE_DIR}/connectors/whatsapp/whatsapp_codec.cpp
     ${PROJECT_SOURCE_DIR}/connectors/whatsapp/whatsapp_graph.cpp
     ${PROJECT_SOURCE_DIR}/lib/envelope/cloudevent.cpp
@@ -25,7 +23,8 @@ if(OMNIBUS_FUZZ)
     ${PROJECT_SOURCE_DIR}/lib/envelope/id.cpp
     ${PROJECT_SOURCE_DIR}/lib/envelope/json.cpp
     ${PROJECT_SOURCE_DIR}/lib/envelope/result.cpp
-    ${PROJECT_SOURCE_DIR}/lib/envelope/timestamp.cpp)
+    ${PROJECT_SOURCE_DIR}/lib/envelope/timestamp.cpp
+    ${PROJECT_SOURCE_DIR}/lib/phone/phone_normalizer.cpp)
   target_include_directories(whatsapp_codec_fuzz PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_SOURCE_DIR}/lib)
   target_include_directories(whatsapp_codec_fuzz SYSTEM PRIVATE ${PHONENUMBER_INCLUDE_DIR})
   target_compile_definitions(whatsapp_codec_fuzz PRIVATE

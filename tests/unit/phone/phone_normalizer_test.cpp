@@ -5,9 +5,9 @@
 #include <thread>
 #include <vector>
 
-#include "connectors/whatsapp/phone_normalizer.h"
+#include "phone/phone_normalizer.h"
 
-using omnibus::connectors::whatsapp::PhoneNormalizer;
+using omnibus::phone::PhoneNormalizer;
 
 TEST_CASE("wa_ids of valid numbers become E.164") {
     const PhoneNormalizer p;
@@ -67,4 +67,16 @@ TEST_CASE("regions are checked when the normalizer is made") {
     CHECK_FALSE(PhoneNormalizer::is_supported_region("XX"));
     CHECK_FALSE(PhoneNormalizer::is_supported_region("de"));
     CHECK_THROWS_AS(PhoneNormalizer("XX"), std::invalid_argument);
+}
+
+TEST_CASE("written numbers are memoised apart from wa_ids with the same digits") {
+    const PhoneNormalizer us("US");
+    for (int round = 0; round < 3; ++round) {  // the first round fills the memo, the others read it
+        CHECK(us.from_text("6505551234") == "+16505551234");      // national, read in US
+        CHECK(us.from_wa_id("6505551234") == std::nullopt);        // as a wa_id: country code 65, too short
+        CHECK(us.from_text("+44 20 7946 0958") == "+442079460958");
+        CHECK_FALSE(us.from_text("555 1234"));
+        // Longer than the memo's keys: parsed every time, the same answer.
+        CHECK(us.from_text("+1 (650) 555-1234 extension 7") == "+16505551234");
+    }
 }

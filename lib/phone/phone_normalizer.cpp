@@ -1,5 +1,5 @@
 // E.164 normalisation on libphonenumber, memoised per wa_id (see the header).
-#include "connectors/whatsapp/phone_normalizer.h"
+#include "phone/phone_normalizer.h"
 
 #include <phonenumbers/phonenumber.pb.h>
 #include <phonenumbers/phonenumberutil.h>
@@ -7,7 +7,7 @@
 #include <set>
 #include <stdexcept>
 
-namespace omnibus::connectors::whatsapp {
+namespace omnibus::phone {
 namespace {
 
 using i18n::phonenumbers::PhoneNumber;
@@ -19,9 +19,11 @@ bool all_digits(std::string_view s) {
     return true;
 }
 
-// FNV-1a: stable, cheap, good enough to spread ≤15 digits over the table.
-std::uint64_t hash_digits(std::string_view s) {
+// FNV-1a: stable, cheap, good enough to spread short keys over the table.
+std::uint64_t hash_key(std::uint8_t kind, std::string_view s) {
     std::uint64_t h = 1469598103934665603ULL;
+    h ^= kind;
+    h *= 1099511628211ULL;
     for (const char c : s) {
         h ^= static_cast<unsigned char>(c);
         h *= 1099511628211ULL;
@@ -56,38 +58,51 @@ std::optional<std::string> PhoneNormalizer::parse_uncached(std::string_view numb
     return out;
 }
 
+bool PhoneNormalizer::recall(KeyKind kind, std::string_view key, std::optional<std::string>& out) const {
+    if (key.empty() || key.size() > kMaxTextKey) return false;
+    const std::uint64_t h = hash_key(static_cast<std::uint8_t>(kind), key);
+    Shard& shard = shard_of(h);
+    const Slot& slot = shard.slots[(h / kShards) % kSlotsPerShard];
+    std::lock_guard lock(shard.mu);
+    if (slot.key_len != key.size() || slot.hash != h || slot.kind != kind ||
+        std::string_view(slot.key.data(), slot.key_len) != key)
+        return false;
+    if (slot.valid)
+        out.emplace(slot.e164.data(), slot.e164_len);
+    else
+        out.reset();
+    return true;
+}
+
+void PhoneNormalizer::remember(KeyKind kind, std::string_view key, const std::optional<std::string>& e164) const {
+    // Formatting cannot lengthen a number past E.164's 15 digits + '+'; be
+    // safe anyway and leave out of the memo whatever would not fit.
+    if (key.empty() || key.size() > kMaxTextKey || (e164 && e164->size() > kMaxDigits + 1)) return;
+    const std::uint64_t h = hash_key(static_cast<std::uint8_t>(kind), key);
+    Shard& shard = shard_of(h);
+    Slot& slot = shard.slots[(h / kShards) % kSlotsPerShard];
+    std::lock_guard lock(shard.mu);
+    slot.hash = h;
+    slot.key_len = static_cast<std::uint8_t>(key.size());
+    slot.kind = kind;
+    key.copy(slot.key.data(), key.size());
+    slot.valid = e164.has_value();
+    slot.e164_len = e164 ? static_cast<std::uint8_t>(e164->size()) : 0;
+    if (e164) e164->copy(slot.e164.data(), e164->size());
+}
+
 std::optional<std::string> PhoneNormalizer::from_wa_id(std::string_view wa_id) const {
     // E.164 allows at most 15 digits; the shortest valid numbers have 7+.
     if (wa_id.size() < 7 || wa_id.size() > kMaxDigits || !all_digits(wa_id)) return std::nullopt;
-
-    const std::uint64_t h = hash_digits(wa_id);
-    Shard& shard = (*memo_)[h % kShards];
-    Slot& slot = shard.slots[(h / kShards) % kSlotsPerShard];
-    {
-        std::lock_guard lock(shard.mu);
-        if (slot.key_len == wa_id.size() && slot.hash == h &&
-            std::string_view(slot.key.data(), slot.key_len) == wa_id) {
-            if (!slot.valid) return std::nullopt;
-            return std::string(slot.e164.data(), slot.e164_len);
-        }
-    }
+    std::optional<std::string> e164;
+    if (recall(KeyKind::wa_id, wa_id, e164)) return e164;
 
     std::string plus;
     plus.reserve(wa_id.size() + 1);
     plus += '+';
     plus += wa_id;
-    std::optional<std::string> e164 = parse_uncached(plus, "ZZ");
-    // Formatting cannot lengthen a number past E.164's 15 digits + '+'; be
-    // safe anyway and leave out of the memo whatever would not fit.
-    if (e164 && e164->size() > kMaxDigits + 1) return e164;
-
-    std::lock_guard lock(shard.mu);
-    slot.hash = h;
-    slot.key_len = static_cast<std::uint8_t>(wa_id.size());
-    wa_id.copy(slot.key.data(), wa_id.size());
-    slot.valid = e164.has_value();
-    slot.e164_len = e164 ? static_cast<std::uint8_t>(e164->size()) : 0;
-    if (e164) e164->copy(slot.e164.data(), e164->size());
+    e164 = parse_uncached(plus, "ZZ");
+    remember(KeyKind::wa_id, wa_id, e164);
     return e164;
 }
 
@@ -98,7 +113,11 @@ std::optional<std::string> PhoneNormalizer::from_text(std::string_view text) con
     while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
     const bool international = i < text.size() && text[i] == '+';
     if (!international && default_region_.empty()) return std::nullopt;
-    return parse_uncached(text, international ? "ZZ" : default_region_.c_str());
+    std::optional<std::string> e164;
+    if (recall(KeyKind::text, text, e164)) return e164;
+    e164 = parse_uncached(text, international ? "ZZ" : default_region_.c_str());
+    remember(KeyKind::text, text, e164);
+    return e164;
 }
 
-}  // namespace omnibus::connectors::whatsapp
+}  // namespace omnibus::phone
