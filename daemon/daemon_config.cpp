@@ -5,7 +5,7 @@
 #include <set>
 
 #include "connectors/registry.h"
-#include "connectors/whatsapp/phone_normalizer.h"
+#include "phone/phone_normalizer.h"
 #include "edge/edge_config.h"
 #include "kafka/client_config.h"
 
@@ -109,7 +109,7 @@ bool is_kind(std::string_view s) {
 }
 
 bool is_region(const std::string& region) {
-    return connectors::whatsapp::PhoneNormalizer::is_supported_region(region);
+    return phone::PhoneNormalizer::is_supported_region(region);
 }
 
 std::string region_problem(const std::string& option, const std::string& region) {

@@ -18,7 +18,8 @@ struct IdentitySettings {
     bool email_lowercase_local_part = false;  // RFC 5321: the local part is case-sensitive
     bool email_fold_gmail = false;            // gmail.com / googlemail.com: drop dots and +tags
     // Region (ISO 3166-1 alpha-2) for phone numbers in claims written without '+': per channel
-    // name, else `default_region`; "" = such numbers stay raw identities, never guessed.
+    // name, else `default_region`; "" = such claims are left out (a national number read in no
+    // region could name people in different countries), never guessed.
     std::string default_region;
     std::map<std::string, std::string> channel_regions;
     // A store last written longer ago than this is rebuilt from the identity log (the topic
