@@ -466,6 +466,37 @@ void ConversationStage::on_erase(const kafka::ConsumedRecord& rec, const std::sh
     });
 }
 
+int ConversationStage::partition_of(std::string_view customer) const {
+    // librdkafka's default partitioner (consistent_random): CRC-32 of the key.
+    return rd_kafka_msg_partitioner_consistent_random(nullptr, customer.data(), customer.size(),
+                                                      std::max(options_.partition_count, 1), nullptr, nullptr);
+}
+
+bool ConversationStage::holds_partition(int partition) const {
+    std::lock_guard lock(stores_mu_);
+    return stores_.count(partition) > 0;
+}
+
+bool ConversationStage::erase_history(const std::vector<std::string>& customers, std::chrono::milliseconds wait) {
+    struct Acks {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::size_t left = 0;
+        bool failed = false;
+    };
+    auto acks = std::make_shared<Acks>();
+    acks->left = customers.size();
+    for (const auto& c : customers)
+        producer_.produce(erase_record(options_.input_topic, EraseCommand{c}, options_.source),
+                          [acks](const kafka::DeliveryResult& r) {
+                              std::lock_guard lock(acks->mu);
+                              if (!r.ok()) acks->failed = true;
+                              if (--acks->left == 0) acks->cv.notify_all();
+                          });
+    std::unique_lock lock(acks->mu);
+    return acks->cv.wait_for(lock, wait, [&] { return acks->left == 0; }) && !acks->failed;
+}
+
 std::optional<MessagePage> ConversationStage::messages(std::string_view customer, const MessageQuery& q) const {
     std::vector<std::shared_ptr<Partition>> parts;
     {

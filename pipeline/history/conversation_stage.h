@@ -100,6 +100,9 @@ struct ConversationStageOptions {
     std::chrono::milliseconds purge_interval{std::chrono::hours(1)};
     std::chrono::milliseconds restore_timeout{std::chrono::seconds(60)};
     std::size_t max_in_flight = 20000;
+    // Partitions of input_topic (kafka.partitions: the topic is created with exactly that many),
+    // to tell which partition holds a customer.
+    int partition_count = 1;
 };
 
 class ConversationStage {
@@ -121,6 +124,16 @@ public:
     // assigned to another instance).
     std::optional<MessagePage> messages(std::string_view customer, const MessageQuery& q) const;
     std::optional<std::vector<ConversationSummary>> conversations(std::string_view customer) const;
+
+    // The partition of input_topic that holds `customer`'s history (the producer's partitioner
+    // over the key), and whether this instance has it assigned and restored.
+    int partition_of(std::string_view customer) const;
+    bool holds_partition(int partition) const;
+
+    // Puts a history.erase command for each customer on input_topic and waits (bounded) until
+    // Kafka acknowledged all of them: then every history of theirs will be deleted by its
+    // owner, in order after the messages before it. False when not all were acknowledged.
+    bool erase_history(const std::vector<std::string>& customers, std::chrono::milliseconds wait);
 
     // One purge pass now (tests; the purge thread does the same every purge_interval).
     std::size_t purge_now();

@@ -13,6 +13,7 @@
 #include "kafka/embedded_cluster.h"
 #include "kafka/producer.h"
 #include "kafka_test_support.h"
+#include "topic_reader.h"
 #include "pipeline/history/conversation_stage.h"
 #include "pipeline/history/history_commands.h"
 #include "support/metric_value.h"
@@ -45,46 +46,6 @@ envelope::Envelope message(std::string channel, std::string sender, std::string 
     return e;
 }
 
-// Reads a topic in a group of its own and keeps every decoded envelope (and the raw count).
-class Reader {
-public:
-    Reader(const KafkaSettings& s, metrics::Registry& reg, std::string topic) {
-        ConsumerOptions o;
-        o.group_id = "test-reader-" + topic;
-        o.topics = {std::move(topic)};
-        o.handler = [this](const ConsumedRecord& r) {
-            std::lock_guard lock(mu_);
-            raw_.push_back(r);
-            if (auto e = envelope::decode(r.record); e.ok()) envelopes_.push_back(std::move(e).value());
-            return Disposition::done;
-        };
-        consumer_ = std::make_unique<Consumer>(s, std::move(o), reg);
-    }
-    std::size_t size() const {
-        std::lock_guard lock(mu_);
-        return raw_.size();
-    }
-    std::vector<envelope::Envelope> envelopes() const {
-        std::lock_guard lock(mu_);
-        return envelopes_;
-    }
-    std::vector<ConsumedRecord> raw() const {
-        std::lock_guard lock(mu_);
-        return raw_;
-    }
-    const envelope::Envelope* find(const std::vector<envelope::Envelope>& all, const std::string& id) const {
-        for (const auto& e : all)
-            if (e.id == id) return &e;
-        return nullptr;
-    }
-
-private:
-    mutable std::mutex mu_;
-    std::vector<ConsumedRecord> raw_;
-    std::vector<envelope::Envelope> envelopes_;
-    std::unique_ptr<Consumer> consumer_;
-};
-
 struct Fixture {
     Fixture() : cluster(1) {
         cluster.create_topic(kInput, 2);
@@ -101,6 +62,7 @@ struct Fixture {
         o.outbox_topic = kOutbox;
         o.deadletter_topic = kDead;
         o.store_dir = store_dir;
+        o.partition_count = 2;
         o.history.conversation_idle = std::chrono::minutes(30);
         o.history.context_messages = 10;
         o.history.context_bytes = 4096;
@@ -144,7 +106,7 @@ TEST_CASE("conversation stage: one customer's messages across channels share a c
     Fixture f;
     metrics::Registry stage_reg;
     ConversationStage stage(f.settings, f.options(f.dir.path() + "/a"), f.producer, stage_reg);
-    Reader out(f.settings, f.reg, kOutbox);
+    TopicReader out(f.settings, f.reg, kOutbox);
 
     const std::int64_t t0 = 1767225600000;  // 2026-01-01
     auto m1 = message("wa", "whatsapp:15551234567", "Hi, where is my order 1234?", t0);
@@ -198,6 +160,13 @@ TEST_CASE("conversation stage: one customer's messages across channels share a c
     REQUIRE(convs);
     CHECK(convs->size() == 2);
     CHECK_FALSE(stage.messages("cust-nobody", MessageQuery{}));
+    // The stage knows where a customer's history lives: where the producer put its records.
+    auto sent = f.deliveries.all();
+    REQUIRE(sent.size() == 5);
+    for (std::size_t i = 0; i < 4; ++i) CHECK(sent[i].partition == stage.partition_of("cust-ana"));
+    CHECK(sent[4].partition == stage.partition_of("cust-bob"));
+    CHECK(stage.holds_partition(stage.partition_of("cust-ana")));
+    CHECK_FALSE(stage.holds_partition(7));
 
     // The same message again (a reprocessed record): nothing new is emitted.
     f.send(m3, "cust-ana");
@@ -226,7 +195,7 @@ TEST_CASE("conversation stage: a stage that lost its disk restores the history f
 
     metrics::Registry reg;
     ConversationStage stage(f.settings, f.options(f.dir.path() + "/second"), f.producer, reg);
-    Reader out(f.settings, f.reg, kOutbox);
+    TopicReader out(f.settings, f.reg, kOutbox);
     REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 30; }, 30s));
     // Old messages again: all known after the restore, nothing emitted again.
     for (int i = 0; i < 3; ++i) f.send(sent[static_cast<std::size_t>(i)], "cust-" + std::to_string(i));
@@ -254,8 +223,8 @@ TEST_CASE("conversation stage: a merged customer's message goes to the survivor;
     auto opts = f.options(f.dir.path() + "/s");
     opts.history.retention = std::chrono::hours(24);
     ConversationStage stage(f.settings, opts, f.producer, reg);
-    Reader out(f.settings, f.reg, kOutbox);
-    Reader dead(f.settings, f.reg, kDead);
+    TopicReader out(f.settings, f.reg, kOutbox);
+    TopicReader dead(f.settings, f.reg, kDead);
 
     const std::int64_t now = envelope::now_ms().time_since_epoch().count();
     auto old_msg = message("wa", "whatsapp:1555", "from last year", now - 48 * 3600'000LL);
@@ -303,7 +272,7 @@ TEST_CASE("conversation stage: after a merge the survivor's history holds both, 
     Fixture f;
     metrics::Registry reg;
     ConversationStage stage(f.settings, f.options(f.dir.path() + "/s"), f.producer, reg);
-    Reader out(f.settings, f.reg, kOutbox);
+    TopicReader out(f.settings, f.reg, kOutbox);
 
     const std::int64_t t0 = 1767225600000;
     // Two customers (on different partitions or not: the keys decide) with interleaved times.
@@ -352,7 +321,7 @@ TEST_CASE("conversation stage: after a merge the survivor's history holds both, 
     CHECK(omnibus::test::metric_value(reg, "omnibus_history_moved_total") == 3);
 
     // Erasure.
-    f.producer.produce(erase_record(kInput, EraseCommand{"cust-old"}, "/test"), nullptr);
+    REQUIRE(stage.erase_history({"cust-old"}, 10s));
     REQUIRE(omnibus::test::wait_until([&] { return !stage.messages("cust-old", MessageQuery{}); }, 30s));
     // 8 entries and the absorbed marker, each tombstoned on the changelog.
     CHECK(omnibus::test::wait_until(
