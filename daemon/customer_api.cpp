@@ -2,6 +2,7 @@
 #include "daemon/customer_api.h"
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 #include "envelope/json.h"
 #include "envelope/timestamp.h"
+#include "pipeline/history/conversation_stage.h"
 #include "pipeline/identity/identity_service.h"
 
 namespace omnibus::daemon {
@@ -23,6 +25,76 @@ constexpr const char* kIdentityRoute = R"(/v1/identities/(.+))";
 constexpr const char* kCustomerRoute = R"(/v1/customers/([^/]+))";
 constexpr const char* kCustomerIdentitiesRoute = R"(/v1/customers/([^/]+)/identities)";
 constexpr const char* kCustomerIdentityRoute = R"(/v1/customers/([^/]+)/identities/(.+))";
+constexpr const char* kCustomerMessagesRoute = R"(/v1/customers/([^/]+)/messages)";
+
+namespace hist = pipeline::history;
+
+std::string rfc3339_ms(std::int64_t ms) { return envelope::format_rfc3339(envelope::Timestamp(std::chrono::milliseconds(ms))); }
+
+void write_conversations(json::Writer& w, const std::vector<hist::ConversationSummary>& convs) {
+    json::write_key(w, "conversations");
+    w.StartArray();
+    for (const auto& c : convs) {
+        w.StartObject();
+        json::write_key(w, "id");
+        json::write_string(w, c.id);
+        json::write_key(w, "started_at");
+        json::write_string(w, rfc3339_ms(c.started_ms));
+        json::write_key(w, "last_message_at");
+        json::write_string(w, rfc3339_ms(c.last_ms));
+        json::write_key(w, "messages");
+        w.Uint64(c.messages);
+        json::write_key(w, "channels");
+        w.StartArray();
+        for (const auto& ch : c.channels) json::write_string(w, ch);
+        w.EndArray();
+        w.EndObject();
+    }
+    w.EndArray();
+}
+
+void write_entry(json::Writer& w, const hist::HistoryEntry& e) {
+    w.StartObject();
+    json::write_key(w, "id");
+    json::write_string(w, e.id);
+    json::write_key(w, "at");
+    json::write_string(w, rfc3339_ms(e.at_ms));
+    json::write_key(w, "direction");
+    json::write_string(w, envelope::to_string(e.direction));
+    json::write_key(w, "channel");
+    w.StartObject();
+    json::write_key(w, "type");
+    json::write_string(w, e.channel_type);
+    json::write_key(w, "name");
+    json::write_string(w, e.channel_name);
+    w.EndObject();
+    json::write_key(w, "conversation_id");
+    json::write_string(w, e.conversation);
+    json::write_key(w, "author");
+    json::write_string(w, e.author);
+    json::write_key(w, "sender");
+    json::write_string(w, e.sender);
+    json::write_key(w, "content");
+    w.StartObject();
+    json::write_key(w, "type");
+    json::write_string(w, e.content_type);
+    if (e.subject) {
+        json::write_key(w, "subject");
+        json::write_string(w, *e.subject);
+    }
+    if (e.text) {
+        json::write_key(w, "text");
+        json::write_string(w, *e.text);
+    }
+    json::write_key(w, "attachments");
+    w.Uint(e.attachments);
+    w.EndObject();
+    if (!e.platform_message_id.empty()) {
+        json::write_key(w, "platform_message_id");
+        json::write_string(w, e.platform_message_id);
+    }
+    w.EndObject();
+}
 
 std::string finish(rapidjson::StringBuffer& buf) { return std::string(buf.GetString(), buf.GetSize()) + "\n"; }
 
@@ -56,8 +128,6 @@ void write_profile(json::Writer& w, const id::Customer& c) {
     json::write_string(w, envelope::format_rfc3339(envelope::Timestamp(std::chrono::milliseconds(c.created_ms))));
     write_strings(w, "identities", c.identities);
     write_strings(w, "aliases", c.aliases);
-    // HISTORY STAGE: the customer's conversations go here ("conversations": [...]) once the
-    // history stage keeps them; until then the profile has none rather than invented ones.
 }
 
 // Customer ids in paths: what a request on the log accepts (identity.h's decode_request).
@@ -198,14 +268,15 @@ envelope::Result<std::string> identity_in_body(const std::string& body) {
 
 }  // namespace
 
-CustomerApi::CustomerApi(WithIdentity with_identity, CustomerApiOptions options)
-    : with_identity_(std::move(with_identity)), options_(options) {}
+CustomerApi::CustomerApi(WithIdentity with_identity, CustomerApiOptions options, WithHistory with_history)
+    : with_identity_(std::move(with_identity)), with_history_(std::move(with_history)), options_(options) {}
 
 void CustomerApi::register_routes(AdminServer& server) {
     // A route matches the whole path, so `[^/]+` keeps a customer id from taking a sub-path.
     server.route("GET", kIdentityRoute, [this](const AdminRequest& r) { return get_identity(r); });
     server.route("POST", kCustomerIdentitiesRoute, [this](const AdminRequest& r) { return link(r); });
     server.route("DELETE", kCustomerIdentityRoute, [this](const AdminRequest& r) { return unlink(r); });
+    server.route("GET", kCustomerMessagesRoute, [this](const AdminRequest& r) { return messages(r); });
     server.route("GET", kCustomerRoute, [this](const AdminRequest& r) { return get_customer(r); });
     server.route("DELETE", kCustomerRoute, [this](const AdminRequest& r) { return erase(r); });
 }
@@ -246,8 +317,80 @@ AdminResponse CustomerApi::get_customer(const AdminRequest& req) const {
     json::Writer w(buf);
     w.StartObject();
     write_profile(w, *c);
+    with_history([&](hist::ConversationStage& stage) {
+        const int partition = stage.partition_of(c->id);
+        const bool here = stage.holds_partition(partition);
+        json::write_key(w, "history");
+        w.StartObject();
+        json::write_key(w, "held_here");
+        w.Bool(here);
+        json::write_key(w, "partition");
+        w.Int(partition);
+        w.EndObject();
+        if (here) write_conversations(w, stage.conversations(c->id).value_or(std::vector<hist::ConversationSummary>{}));
+    });
     w.EndObject();
     return answer(200, finish(buf));
+}
+
+AdminResponse CustomerApi::messages(const AdminRequest& req) const {
+    if (req.matches.size() < 2) return error(404, "not found");
+    bool ready = false;
+    std::optional<id::Customer> c;
+    if (plausible_customer_id(req.matches[1])) c = find_customer(with_identity_, req.matches[1], ready);
+    else ready = with_identity_([](id::IdentityService&) {});
+    if (!ready) return not_ready();
+    if (!c) return unknown_customer();
+
+    hist::MessageQuery q;
+    if (auto v = req.query_param("channel"); !v.empty()) q.channel = v;
+    if (auto v = req.query_param("conversation"); !v.empty()) q.conversation = v;
+    if (auto v = req.query_param("before"); !v.empty()) {
+        // The cursor is a key of this customer's history; anything else is refused, not ignored.
+        if (v.rfind("h/" + c->id + "/", 0) != 0) return error(400, "before: not a cursor of this customer's messages");
+        q.before = v;
+    }
+    if (auto v = req.query_param("limit"); !v.empty()) {
+        std::size_t n = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc{} || p != v.data() + v.size() || n < 1 || n > 1000)
+            return error(400, "limit: a number from 1 to 1000");
+        q.limit = n;
+    }
+    std::optional<AdminResponse> out;
+    const bool have = with_history([&](hist::ConversationStage& stage) {
+        const int partition = stage.partition_of(c->id);
+        if (!stage.holds_partition(partition)) {
+            rapidjson::StringBuffer buf;
+            json::Writer w(buf);
+            w.StartObject();
+            json::write_key(w, "error");
+            json::write_string(w, "this customer's history is held by another instance");
+            json::write_key(w, "partition");
+            w.Int(partition);
+            w.EndObject();
+            out = answer(421, finish(buf));
+            return;
+        }
+        auto page = stage.messages(c->id, q).value_or(hist::MessagePage{});
+        rapidjson::StringBuffer buf;
+        json::Writer w(buf);
+        w.StartObject();
+        json::write_key(w, "customer_id");
+        json::write_string(w, c->id);
+        json::write_key(w, "messages");
+        w.StartArray();
+        for (const auto& e : page.entries) write_entry(w, e);
+        w.EndArray();
+        if (page.next) {
+            json::write_key(w, "next");
+            json::write_string(w, *page.next);
+        }
+        w.EndObject();
+        out = answer(200, finish(buf));
+    });
+    if (!have) return error(503, "history not ready");
+    return *out;
 }
 
 AdminResponse CustomerApi::link(const AdminRequest& req) const {
@@ -308,6 +451,17 @@ AdminResponse CustomerApi::erase(const AdminRequest& req) const {
     if (!ready) return not_ready();
     if (!target) return unknown_customer();
 
+    // History first: once the erase commands are on Kafka, the history goes whatever happens
+    // next; an identity erased first would leave history nobody could find to erase.
+    if (with_history_) {
+        std::vector<std::string> ids{target->id};
+        ids.insert(ids.end(), target->aliases.begin(), target->aliases.end());
+        bool erased = false;
+        if (!with_history([&](hist::ConversationStage& stage) { erased = stage.erase_history(ids, options_.wait); }))
+            return error(503, "history not ready");
+        if (!erased) return error(503, "history erasure could not be written; nothing was erased");
+    }
+
     id::Request r;
     r.op = id::Op::erase;
     r.customer = target->id;
@@ -315,8 +469,6 @@ AdminResponse CustomerApi::erase(const AdminRequest& req) const {
     if (!s.had_service) return not_ready();
     if (!s.outcome) return timed_out();
     if (!s.outcome->ok) return refused(*s.outcome);
-    // HISTORY STAGE: the customer's history is erased here too once the history stage exists;
-    // what exists now is the identity part (and its tombstones on the identity log).
     rapidjson::StringBuffer buf;
     json::Writer w(buf);
     w.StartObject();

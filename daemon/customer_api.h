@@ -7,7 +7,13 @@
 //   GET    /v1/customers/<id>                         → the survivor's profile
 //   POST   /v1/customers/<id>/identities              {"identity": ...} → link
 //   DELETE /v1/customers/<id>/identities/<identity>   → unlink
-//   DELETE /v1/customers/<id>                         → erase
+//   GET    /v1/customers/<id>/messages                → the history, newest first, paged
+//                                                      (?channel= &conversation= &limit= &before=)
+//   DELETE /v1/customers/<id>                         → erase (history first, then identity)
+// The profile carries the customer's conversations and the messages route answers when this
+// instance holds the customer's history partition; when another instance holds it, the
+// profile says so ("history": {"held_here": false, "partition": N}) and the messages route
+// answers 421 with the partition, so a caller can ask the instance that has it.
 // While the identity service does not exist (the topics are not there yet, the pipeline is
 // off, or shutdown began) every route answers 503 {"error":"identity not ready"}.
 //
@@ -26,12 +32,17 @@
 namespace omnibus::pipeline::identity {
 class IdentityService;
 }
+namespace omnibus::pipeline::history {
+class ConversationStage;
+}
 
 namespace omnibus::daemon {
 
 // Runs the function with the identity service and returns true, or returns false when there
 // is none (yet, or any more). The service stays usable for the duration of the call.
 using WithIdentity = std::function<bool(const std::function<void(pipeline::identity::IdentityService&)>&)>;
+// The same for the conversation stage (the history). An empty function: no history here.
+using WithHistory = std::function<bool(const std::function<void(pipeline::history::ConversationStage&)>&)>;
 
 struct CustomerApiOptions {
     pipeline::identity::EmailRules email;            // how linked email addresses are normalized
@@ -40,7 +51,7 @@ struct CustomerApiOptions {
 
 class CustomerApi {
 public:
-    CustomerApi(WithIdentity with_identity, CustomerApiOptions options);
+    CustomerApi(WithIdentity with_identity, CustomerApiOptions options, WithHistory with_history = {});
 
     // Adds the routes; call before the server starts. `this` must outlive the server.
     void register_routes(AdminServer& server);
@@ -51,9 +62,15 @@ public:
     AdminResponse link(const AdminRequest& req) const;
     AdminResponse unlink(const AdminRequest& req) const;
     AdminResponse erase(const AdminRequest& req) const;
+    AdminResponse messages(const AdminRequest& req) const;
 
 private:
+    bool with_history(const std::function<void(pipeline::history::ConversationStage&)>& fn) const {
+        return with_history_ && with_history_(fn);
+    }
+
     WithIdentity with_identity_;
+    WithHistory with_history_;
     CustomerApiOptions options_;
 };
 

@@ -18,7 +18,9 @@
 #include "kafka/producer.h"
 #include "kafka/topics.h"
 #include "log/log.h"
+#include "pipeline/history/conversation_stage.h"
 #include "pipeline/identity/identity_service.h"
+#include "pipeline/identity/resolve_stage.h"
 
 namespace omnibus::daemon {
 namespace {
@@ -79,7 +81,8 @@ void Daemon::start() {
         api.email = {config_.pipeline.identity.email_lowercase_local_part, config_.pipeline.identity.email_fold_gmail};
         customer_api_ = std::make_unique<CustomerApi>(
             [this](const std::function<void(pipeline::identity::IdentityService&)>& fn) { return with_identity(fn); },
-            api);
+            api,
+            [this](const std::function<void(pipeline::history::ConversationStage&)>& fn) { return with_history(fn); });
         customer_api_->register_routes(*admin_);
     }
     admin_->start();
@@ -124,14 +127,14 @@ void Daemon::start() {
 void Daemon::keep_topics() {
     auto backoff = std::chrono::milliseconds(200);
     for (;;) {
-        auto result = kafka::ensure_topics(config_.kafka, kafka::omnibus_topics(config_.kafka), embedded_.get());
+        auto result = kafka::ensure_topics(config_.kafka, topics(), embedded_.get());
         std::unique_lock lock(topics_mu_);
         if (stopping_) return;
         if (result.ok()) {
             lock.unlock();
             // Fetch leaders now, so the first events do not wait for librdkafka's periodic topic scan.
             std::vector<std::string> names;
-            for (const auto& t : kafka::omnibus_topics(config_.kafka)) names.push_back(t.name);
+            for (const auto& t : topics()) names.push_back(t.name);
             producer_->warm_up(names, config_.kafka.admin_timeout);
             lock.lock();
             topics_error_.clear();
@@ -241,6 +244,90 @@ void Daemon::start_identity() {
         identity_error_.clear();
     }
     lg.info("identity service caught up", {{"offset", svc->applied_offset()}, {"origin", opts.origin}});
+    start_pipeline();
+}
+
+std::vector<kafka::TopicSpec> Daemon::topics() const {
+    auto all = kafka::omnibus_topics(config_.kafka);
+    if (config_.pipeline.enabled)
+        for (auto& t : kafka::pipeline_topics(config_.kafka)) all.push_back(std::move(t));
+    return all;
+}
+
+void Daemon::start_pipeline() {
+    pipeline::identity::IdentityService* svc = identity();
+    if (!svc) return;
+    const auto& k = config_.kafka;
+    const std::string source = "/omnibus/instances/" + instance_origin();
+
+    pipeline::history::ConversationStageOptions co;
+    co.group_id = k.group_id + ".conversation";
+    co.input_topic = k.topic_prefix + "pipeline.customer";
+    co.changelog_topic = kafka::changelog_topic(k, "history").name;
+    co.outbox_topic = k.topic_prefix + "outbox.ai";
+    co.deadletter_topic = k.topic_prefix + "deadletter";
+    co.store_dir = config_.state_dir + "/history";
+    co.history = config_.pipeline.history;
+    co.partition_count = k.partitions;
+    co.source = source;
+    // The stages stop before the identity service (shutdown), so the pointer outlives them.
+    co.customer = [svc](std::string_view id) -> std::optional<pipeline::history::CustomerRef> {
+        auto c = svc->customer(id);
+        if (!c) return std::nullopt;
+        return pipeline::history::CustomerRef{c->id, c->aliases};
+    };
+    if (k.embedded) {
+        // As with the identity store: the embedded cluster's changelog is new at every start.
+        std::error_code ec;
+        std::filesystem::remove_all(co.store_dir, ec);
+    }
+
+    pipeline::identity::ResolveStageOptions ro;
+    ro.group_id = k.group_id + ".identity";
+    ro.input_topic = k.topic_prefix + "inbound";
+    ro.output_topic = co.input_topic;
+    ro.deadletter_topic = co.deadletter_topic;
+    ro.identity = config_.pipeline.identity;
+
+    std::unique_ptr<pipeline::history::ConversationStage> conversation;
+    std::unique_ptr<pipeline::identity::ResolveStage> resolve;
+    try {
+        conversation = std::make_unique<pipeline::history::ConversationStage>(k, std::move(co), *producer_, metrics_);
+        resolve = std::make_unique<pipeline::identity::ResolveStage>(k, std::move(ro), *svc, *producer_, metrics_);
+    } catch (const std::exception& e) {
+        lg.error("pipeline stages cannot start", {{"error", e.what()}});
+        std::lock_guard lock(topics_mu_);
+        identity_error_ = std::string("pipeline stages cannot start: ") + e.what();
+        return;
+    }
+    std::lock_guard topics(topics_mu_);
+    if (stopping_) return;  // they stop as they go
+    std::unique_lock lock(identity_mu_);
+    conversation_ = std::move(conversation);
+    resolve_ = std::move(resolve);
+    pipeline_started_ = true;
+    lg.info("pipeline started", {{"groups", k.group_id + ".identity," + k.group_id + ".conversation"}});
+}
+
+void Daemon::stop_pipeline() {
+    std::unique_ptr<pipeline::identity::ResolveStage> resolve;
+    std::unique_ptr<pipeline::history::ConversationStage> conversation;
+    {
+        std::unique_lock lock(identity_mu_);  // waits for handlers using them
+        resolve = std::move(resolve_);
+        conversation = std::move(conversation_);
+    }
+    // Upstream first: what the resolve stage still finishes reaches the conversation stage's
+    // topic, which its next owner (or this instance after a restart) processes.
+    if (resolve) resolve->stop();
+    if (conversation) conversation->stop();
+}
+
+bool Daemon::with_history(const std::function<void(pipeline::history::ConversationStage&)>& fn) const {
+    std::shared_lock lock(identity_mu_);
+    if (!conversation_) return false;
+    fn(*conversation_);
+    return true;
 }
 
 void Daemon::stop_identity() {
@@ -266,7 +353,7 @@ bool Daemon::with_identity(const std::function<void(pipeline::identity::Identity
 
 bool Daemon::ready() const {
     return topics_ready_.load() && health_ && health_->reachable() &&
-           (!config_.pipeline.enabled || identity_caught_up_.load());
+           (!config_.pipeline.enabled || (identity_caught_up_.load() && pipeline_started_.load()));
 }
 
 std::vector<ReadinessCheck> Daemon::readiness() const {
@@ -291,6 +378,15 @@ std::vector<ReadinessCheck> Daemon::readiness() const {
             why = identity_error_.empty() ? "waiting for the topics" : identity_error_;
         }
         checks.push_back({"identity", ok, why});
+        const bool stages = pipeline_started_.load();
+        std::string stage_why;
+        if (!stages && ok) {
+            std::lock_guard lock(topics_mu_);
+            stage_why = identity_error_.empty() ? "starting" : identity_error_;
+        } else if (!stages) {
+            stage_why = "waiting for the identity service";
+        }
+        checks.push_back({"pipeline", stages, stage_why});
     }
     return checks;
 }
@@ -333,7 +429,7 @@ std::string Daemon::status_json() const {
     w.Bool(topics_ready_.load());
     w.Key("topics");
     w.StartArray();
-    for (const auto& t : kafka::omnibus_topics(config_.kafka)) w.String(t.name.c_str());
+    for (const auto& t : topics()) w.String(t.name.c_str());
     w.EndArray();
     w.Key("producer_in_flight");
     w.Uint64(producer_ ? producer_->in_flight() : 0);
@@ -433,6 +529,7 @@ void Daemon::shutdown() {
     for (auto it = channels_.rbegin(); it != channels_.rend(); ++it) (*it)->stop();
     // 2. The identity service stops reading and writing the log (before the producer it writes
     //    with is flushed); admin requests waiting for an outcome are answered 503.
+    stop_pipeline();
     stop_identity();
     // 3. Flush what the channels produced: every event is acknowledged or reported failed.
     size_t left = 0;

@@ -25,6 +25,7 @@
 #include "daemon/admin_server.h"
 #include "daemon/customer_api.h"
 #include "daemon/daemon_config.h"
+#include "kafka/topics.h"
 #include "metrics/metrics.h"
 
 namespace omnibus::kafka {
@@ -34,6 +35,10 @@ class HealthProbe;
 }  // namespace omnibus::kafka
 namespace omnibus::pipeline::identity {
 class IdentityService;
+class ResolveStage;
+}  // namespace omnibus::pipeline::identity
+namespace omnibus::pipeline::history {
+class ConversationStage;
 }
 
 namespace omnibus::daemon {
@@ -75,12 +80,17 @@ public:
     // Runs `fn` with the identity service, which shutdown cannot stop meanwhile; false when there
     // is none. For callers on other threads (admin handlers): keep `fn` short, never wait in it.
     bool with_identity(const std::function<void(pipeline::identity::IdentityService&)>& fn) const;
+    // The same for the conversation stage (history), under the same lock.
+    bool with_history(const std::function<void(pipeline::history::ConversationStage&)>& fn) const;
 
 private:
     void keep_topics();     // topic keeper thread
     void start_delivery();  // once the topics exist and the channels are built (either thread)
     void start_identity();  // topic keeper thread, once the topics exist: create, then catch up
     void stop_identity();   // main thread, in shutdown
+    void start_pipeline();  // topic keeper thread, once the identity service caught up: the stages
+    void stop_pipeline();   // main thread, in shutdown, before stop_identity()
+    std::vector<kafka::TopicSpec> topics() const;  // what ensure_topics creates
 
     std::string config_path_;
     DaemonConfig config_;  // the running config; changed only by reload() on the main thread
@@ -112,6 +122,10 @@ private:
     std::unique_ptr<CustomerApi> customer_api_;  // routes on admin_ when the pipeline is enabled
     mutable std::shared_mutex identity_mu_;
     std::unique_ptr<pipeline::identity::IdentityService> identity_;  // guarded by identity_mu_
+    // The stages (created after identity_, stopped before it), guarded by identity_mu_ too.
+    std::unique_ptr<pipeline::history::ConversationStage> conversation_;
+    std::unique_ptr<pipeline::identity::ResolveStage> resolve_;
+    std::atomic<bool> pipeline_started_{false};
     std::atomic<bool> identity_caught_up_{false};  // wait_caught_up succeeded once
     std::string identity_error_;                   // guarded by topics_mu_: why it is not there yet
 };
