@@ -1,0 +1,189 @@
+// bench_pipeline: messages per second through the pipeline (resolve + history + context,
+// routed to the outbox), all in one process on the embedded cluster, beside the raw
+// consume→produce rate of the same cluster (kcat piping the same records to another topic)
+// as the ceiling.
+//
+// Two phases over one set of customers: "first contact" (every message is a new customer:
+// an observe request on the identity log, a round trip through Kafka each) and "returning"
+// (the customers are known: the store answers, then history and context). CPU is the whole
+// process's (it also runs the embedded brokers and the producer), so "per core" figures are
+// messages per CPU-second of everything, a lower bound for the stages alone.
+//
+// Usage: bench_pipeline [customers=2000] [messages_per_customer=10]
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "envelope/envelope.h"
+#include "kafka/client_config.h"
+#include "kafka/client_handle.h"
+#include "kafka/embedded_cluster.h"
+#include "kafka/producer.h"
+#include "kafka/topics.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "pipeline/history/conversation_stage.h"
+#include "pipeline/identity/identity_service.h"
+#include "pipeline/identity/resolve_stage.h"
+
+using namespace omnibus;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kPartitions = 8;
+
+double cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+std::int64_t high_watermarks(const kafka::KafkaSettings& s, const std::string& topic) {
+    kafka::detail::ClientContext ctx;
+    ctx.role = "bench";
+    auto rk = kafka::detail::new_handle(RD_KAFKA_CONSUMER, kafka::detail::make_conf(kafka::admin_properties(s)), ctx);
+    std::int64_t total = 0;
+    for (int p = 0; p < kPartitions; ++p) {
+        std::int64_t lo = 0, hi = 0;
+        if (rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &lo, &hi, 5000) == 0) total += hi;
+    }
+    return total;
+}
+
+bool wait_for(const kafka::KafkaSettings& s, const std::string& topic, std::int64_t want, double timeout_s) {
+    auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+    while (Clock::now() < deadline) {
+        if (high_watermarks(s, topic) >= want) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+envelope::Envelope message(int customer, int n, envelope::Timestamp at) {
+    envelope::Envelope e;
+    e.id = envelope::new_id();
+    const std::string number = "4915" + std::to_string(10000000 + customer);
+    e.channel = {"whatsapp", "wa-bench"};
+    e.sender.id = "whatsapp:" + number;
+    e.sender.identities = {"phone:+" + number};
+    e.sender.display_name = "Customer " + std::to_string(customer);
+    e.content.text = "Hello, where is my order " + std::to_string(100000 + customer) + "? Message " + std::to_string(n);
+    e.received_at = at;
+    e.platform = envelope::Platform{"wamid.bench." + e.id, at, std::nullopt};
+    return e;
+}
+
+void produce_phase(kafka::Producer& producer, int customers, int first, int last, envelope::Timestamp t0) {
+    for (int n = first; n < last; ++n)
+        for (int c = 0; c < customers; ++c) {
+            auto e = message(c, n, t0 + std::chrono::seconds(n) + std::chrono::milliseconds(c % 1000));
+            kafka::Record r = envelope::encode(e, e.sender.id);
+            r.topic = "omnibus.inbound";
+            producer.produce(std::move(r), nullptr);
+        }
+    producer.flush(std::chrono::seconds(60));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const int customers = argc > 1 ? std::atoi(argv[1]) : 2000;
+    const int per_customer = argc > 2 ? std::atoi(argv[2]) : 10;
+    log::set_level(log::Level::warn);
+
+    kafka::EmbeddedCluster cluster(1);
+    kafka::KafkaSettings s;
+    s.brokers = cluster.bootstrap_servers();
+    s.embedded = true;
+    s.partitions = kPartitions;
+    s.replication_factor = 1;
+    s.session_timeout = std::chrono::milliseconds(3500);
+    s.heartbeat_interval = std::chrono::milliseconds(100);
+    for (const auto& t : kafka::omnibus_topics(s)) cluster.create_topic(t.name, t.partitions);
+    for (const auto& t : kafka::pipeline_topics(s)) cluster.create_topic(t.name, t.partitions);
+    cluster.create_topic("bench.copy", kPartitions);
+
+    const std::string dir = "/tmp/omnibus-bench-pipeline-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    metrics::Registry reg;
+    kafka::Producer producer(s, reg);
+    kafka::Producer feeder(s, reg);
+
+    pipeline::identity::IdentityService identity(
+        s, reg, producer,
+        pipeline::identity::IdentityServiceOptions{dir + "/identity", "omnibus.identity", "omnibus.events", "bench",
+                                                   std::chrono::hours(24)});
+    pipeline::history::ConversationStageOptions co;
+    co.group_id = "bench.conversation";
+    co.input_topic = "omnibus.pipeline.customer";
+    co.changelog_topic = "omnibus.changelog.history";
+    co.outbox_topic = "omnibus.outbox.ai";
+    co.deadletter_topic = "omnibus.deadletter";
+    co.store_dir = dir + "/history";
+    co.partition_count = kPartitions;
+    co.customer = [&identity](std::string_view id) -> std::optional<pipeline::history::CustomerRef> {
+        auto c = identity.customer(id);
+        if (!c) return std::nullopt;
+        return pipeline::history::CustomerRef{c->id, c->aliases};
+    };
+    pipeline::history::ConversationStage conversation(s, co, producer, reg);
+    pipeline::identity::ResolveStage resolve(
+        s,
+        pipeline::identity::ResolveStageOptions{"bench.identity", "omnibus.inbound", "omnibus.pipeline.customer",
+                                                "omnibus.deadletter", {}, 20000},
+        identity, producer, reg);
+    // Wait for both groups to have their partitions (the mock delays a new group by ~3 s).
+    auto joined = Clock::now() + std::chrono::seconds(30);
+    while ((!resolve.has_assignment() || !conversation.has_assignment()) && Clock::now() < joined)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+    const auto t0 = envelope::now_ms();
+    std::printf("pipeline: %d customers x %d messages, %d partitions, embedded cluster, one process\n", customers,
+                per_customer, kPartitions);
+
+    auto phase = [&](const char* name, int first, int last) {
+        const std::int64_t before = high_watermarks(s, "omnibus.outbox.ai");
+        const std::int64_t n = static_cast<std::int64_t>(customers) * (last - first);
+        produce_phase(feeder, customers, first, last, t0);  // on Kafka before the clock starts
+        // The stages start on these at once; the clock runs from here to the last routed one.
+        const double c0 = cpu_seconds();
+        const auto w0 = Clock::now();
+        const bool ok = wait_for(s, "omnibus.outbox.ai", before + n, 300);
+        const double wall = std::chrono::duration<double>(Clock::now() - w0).count();
+        const double cpu = cpu_seconds() - c0;
+        std::printf("  %-14s %8lld msgs  %8.0f msg/s wall  %8.0f msg/CPU-s (whole process)  %s\n", name,
+                    static_cast<long long>(n), static_cast<double>(n) / wall, static_cast<double>(n) / cpu,
+                    ok ? "all routed" : "NOT ALL ROUTED");
+        return std::pair<double, double>{static_cast<double>(n) / wall, static_cast<double>(n) / cpu};
+    };
+    phase("first contact", 0, 1);
+    const auto [returning_wall, returning_cpu] = phase("returning", 1, per_customer);
+
+    // Ceiling: the same records, consumed and produced again by kcat, on the same cluster.
+    const std::int64_t inbound = high_watermarks(s, "omnibus.inbound");
+    const auto k0 = Clock::now();
+    const std::string cmd = "kcat -C -q -e -b " + s.brokers + " -t omnibus.inbound -o beginning -f '%k\\t%s\\n' | kcat -P -b " +
+                            s.brokers + " -t bench.copy -K '\\t' 2>/dev/null";
+    int rc = std::system(cmd.c_str());
+    wait_for(s, "bench.copy", inbound, 60);
+    const double kwall = std::chrono::duration<double>(Clock::now() - k0).count();
+    const double ceiling = static_cast<double>(inbound) / kwall;
+    std::printf("  kcat consume->produce (ceiling): %lld msgs, %.0f msg/s wall%s\n", static_cast<long long>(inbound),
+                ceiling, rc == 0 ? "" : " (kcat failed)");
+    std::printf("  returning customers: %.2f of the kcat ceiling (wall), %.2f of the 100,000 msg/s per core target "
+                "(CPU-s of the whole process)\n",
+                returning_wall / ceiling, returning_cpu / 100000.0);
+
+    resolve.stop();
+    conversation.stop();
+    identity.stop();
+    std::filesystem::remove_all(dir);
+    return 0;
+}
