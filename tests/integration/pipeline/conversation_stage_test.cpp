@@ -215,7 +215,7 @@ TEST_CASE("conversation stage: a stage that lost its disk restores the history f
     CHECK(o->context.back().text == "msg 28");
 }
 
-TEST_CASE("conversation stage: a merged customer's message goes to the survivor; bad records are dead-lettered; "
+TEST_CASE("conversation stage: a merged customer's message goes to the survivor, bad records are dead-lettered, "
           "retention purges with tombstones",
           "[pipeline][history][integration]") {
     Fixture f;
@@ -267,7 +267,7 @@ TEST_CASE("conversation stage: a merged customer's message goes to the survivor;
     CHECK(page->entries[0].id == via_alias.id);
 }
 
-TEST_CASE("conversation stage: after a merge the survivor's history holds both, in time order; erasure empties it",
+TEST_CASE("conversation stage: after a merge the survivor's history holds both, in time order, erasure empties it",
           "[pipeline][history][integration]") {
     Fixture f;
     metrics::Registry reg;

@@ -78,7 +78,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("resolve stage: a new sender's burst keeps its order and gets one customer; known senders need no request",
+TEST_CASE("resolve stage: a new sender's burst keeps its order and gets one customer, known senders need no request",
           "[pipeline][identity][integration]") {
     Fixture f;
     Instance inst(f.settings, f.dir.path(), "a");

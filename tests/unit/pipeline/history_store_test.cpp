@@ -38,7 +38,7 @@ std::vector<std::string> ids(const std::vector<HistoryEntry>& v) {
 
 }  // namespace
 
-TEST_CASE("history store: an entry encodes and decodes to itself; keys sort by customer then time",
+TEST_CASE("history store: an entry encodes and decodes to itself, keys sort by customer then time",
           "[pipeline][history]") {
     HistoryEntry e = entry("c-1", 1700000000123, "m-1", "¿Dónde está mi pedido? 🚚");
     e.subject = "Order";
@@ -150,7 +150,7 @@ TEST_CASE("history store: erasure and retention return the tombstones to mirror"
     CHECK(ids(s.all("c-2")) == std::vector<std::string>{"d"});
 }
 
-TEST_CASE("history store: a store restored from the changelog equals the one that wrote it; checkpoints survive "
+TEST_CASE("history store: a store restored from the changelog equals the one that wrote it, checkpoints survive "
           "a reopen",
           "[pipeline][history]") {
     ScratchDir dir;
