@@ -414,6 +414,11 @@ AdminResponse CustomerApi::link(const AdminRequest& req) const {
     if (!s.had_service) return not_ready();
     if (!s.outcome) return timed_out();
     if (!s.outcome->ok) return refused(*s.outcome);
+    // A merge: the alias's history moves to the survivor now, not only at its next message.
+    if (!s.outcome->merges.empty())
+        with_history([&](hist::ConversationStage& stage) {
+            for (const auto& m : s.outcome->merges) stage.move_history(m.from, m.into);
+        });
     return changed(with_identity_, *s.outcome);
 }
 

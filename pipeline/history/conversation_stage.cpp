@@ -497,6 +497,15 @@ bool ConversationStage::erase_history(const std::vector<std::string>& customers,
     return acks->cv.wait_for(lock, wait, [&] { return acks->left == 0; }) && !acks->failed;
 }
 
+void ConversationStage::move_history(const std::string& from, const std::string& into) {
+    producer_.produce(move_record(options_.input_topic, MoveCommand{from, into}, options_.source),
+                      [](const kafka::DeliveryResult& r) {
+                          if (!r.ok())
+                              logger.warn("history move not written; the survivor's next message asks again",
+                                          {{"error", r.message}});
+                      });
+}
+
 std::optional<MessagePage> ConversationStage::messages(std::string_view customer, const MessageQuery& q) const {
     std::vector<std::shared_ptr<Partition>> parts;
     {

@@ -135,6 +135,11 @@ public:
     // owner, in order after the messages before it. False when not all were acknowledged.
     bool erase_history(const std::vector<std::string>& customers, std::chrono::milliseconds wait);
 
+    // Puts a history.move command for `from` (merged into `into`) on input_topic, without
+    // waiting: the requester of a merge sends it so the history moves at once; if it is lost,
+    // the survivor's next message asks again.
+    void move_history(const std::string& from, const std::string& into);
+
     // One purge pass now (tests; the purge thread does the same every purge_interval).
     std::size_t purge_now();
 

@@ -223,9 +223,35 @@ TEST_CASE("one customer on WhatsApp, web chat and email has one history of three
     REQUIRE(bad);
     CHECK(bad->status == 400);
 
-    // Erasure: afterwards no API says anything of that customer.
+    // Another customer, then an agent finds out it is Ana too: linking its address merges it
+    // into Ana (the older customer), and its history joins hers without waiting for a message.
+    auto bob = inbound("email", "support-mail", "email:ana.alt@example.org", "Second address, same person");
+    in.send(bob);
+    REQUIRE(in.flush());
+    REQUIRE(wait_until([&] { return by_id(read_routed(bootstrap, "omnibus.outbox.ai"), bob.id) != nullptr; }, 20s, 50ms));
+    const std::string other = by_id(read_routed(bootstrap, "omnibus.outbox.ai"), bob.id)->customer;
+    CHECK(other != customer);
     httplib::Client c("127.0.0.1", d.admin_port());
     c.set_read_timeout(10s);
+    auto linked = c.Post(("/v1/customers/" + customer + "/identities").c_str(),
+                         R"({"identity":"email:ana.alt@example.org"})", "application/json");
+    REQUIRE(linked);
+    INFO(linked->body);
+    REQUIRE(linked->status == 200);
+    auto lk = parse_json(linked->body);
+    REQUIRE(lk["merged"].Size() == 1);
+    CHECK(std::string(lk["merged"][0]["from"].GetString()) == other);
+    REQUIRE(wait_until(
+        [&] {
+            auto r = d.get("/v1/customers/" + customer + "/messages");
+            return r && r->status == 200 && parse_json(r->body)["messages"].Size() == 4;
+        },
+        20s, 50ms));
+    auto merged_view = d.get("/v1/customers/" + other + "/messages");  // the alias answers the survivor
+    REQUIRE(merged_view);
+    CHECK(std::string(parse_json(merged_view->body)["customer_id"].GetString()) == customer);
+
+    // Erasure: afterwards no API says anything of that customer.
     auto erased = c.Delete(("/v1/customers/" + customer).c_str());
     REQUIRE(erased);
     CHECK(erased->status == 200);
@@ -239,12 +265,12 @@ TEST_CASE("one customer on WhatsApp, web chat and email has one history of three
     REQUIRE(wait_until(
         [&] {
             auto metrics = d.get("/metrics");
-            return metrics && metrics->body.find("omnibus_history_erased_total 3") != std::string::npos;
+            return metrics && metrics->body.find("omnibus_history_erased_total 4") != std::string::npos;
         },
         10s, 50ms));
 }
 
-TEST_CASE("two instances share the pipeline; one killed with SIGKILL mid-stream, the other finishes with complete "
+TEST_CASE("two instances share the pipeline, one killed with SIGKILL mid-stream, the other finishes with complete "
           "histories and nothing lost",
           "[daemon][pipeline][integration]") {
     // The cluster lives in the test, so it outlives the instance that is killed.
