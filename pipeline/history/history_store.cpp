@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -49,6 +50,7 @@ std::optional<std::int64_t> at_of_key(std::string_view key) {
     std::uint64_t v = 0;
     auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), v, 16);
     if (ec != std::errc{} || p != hex.data() + hex.size()) return std::nullopt;
+    if (v > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;  // entry_key never writes these
     return static_cast<std::int64_t>(v);
 }
 
