@@ -219,6 +219,19 @@ std::optional<id::Customer> find_customer(const WithIdentity& with_identity, std
     return c;
 }
 
+// The survivor the customer id in a path stands for. Without one, `failure` is the answer:
+// 503 while there is no identity service, 404 for an unknown, erased or impossible id.
+std::optional<id::Customer> customer_in_path(const WithIdentity& with_identity, const std::string& customer_id,
+                                             AdminResponse& failure) {
+    bool ready = false;
+    std::optional<id::Customer> c;
+    if (plausible_customer_id(customer_id)) c = find_customer(with_identity, customer_id, ready);
+    else ready = with_identity([](id::IdentityService&) {});
+    if (!ready) failure = not_ready();
+    else if (!c) failure = unknown_customer();
+    return c;
+}
+
 // The answer to an applied link or unlink: the profile after it, and the merges it caused.
 AdminResponse changed(const WithIdentity& with_identity, const id::Outcome& o) {
     bool ready = false;
@@ -304,15 +317,9 @@ AdminResponse CustomerApi::get_identity(const AdminRequest& req) const {
 
 AdminResponse CustomerApi::get_customer(const AdminRequest& req) const {
     if (req.matches.size() < 2) return error(404, "not found");
-    bool ready = false;
-    std::optional<id::Customer> c;
-    if (plausible_customer_id(req.matches[1])) {
-        c = find_customer(with_identity_, req.matches[1], ready);
-    } else {
-        ready = with_identity_([](id::IdentityService&) {});
-    }
-    if (!ready) return not_ready();
-    if (!c) return unknown_customer();
+    AdminResponse failure;
+    auto c = customer_in_path(with_identity_, req.matches[1], failure);
+    if (!c) return failure;
     rapidjson::StringBuffer buf;
     json::Writer w(buf);
     w.StartObject();
@@ -335,12 +342,9 @@ AdminResponse CustomerApi::get_customer(const AdminRequest& req) const {
 
 AdminResponse CustomerApi::messages(const AdminRequest& req) const {
     if (req.matches.size() < 2) return error(404, "not found");
-    bool ready = false;
-    std::optional<id::Customer> c;
-    if (plausible_customer_id(req.matches[1])) c = find_customer(with_identity_, req.matches[1], ready);
-    else ready = with_identity_([](id::IdentityService&) {});
-    if (!ready) return not_ready();
-    if (!c) return unknown_customer();
+    AdminResponse failure;
+    auto c = customer_in_path(with_identity_, req.matches[1], failure);
+    if (!c) return failure;
 
     hist::MessageQuery q;
     if (auto v = req.query_param("channel"); !v.empty()) q.channel = v;
@@ -400,11 +404,9 @@ AdminResponse CustomerApi::link(const AdminRequest& req) const {
     if (!raw.ok()) return error(400, raw.error().to_string());
     auto identity = identity_to_link(*raw, options_.email);
     if (!identity.ok()) return error(400, identity.error().to_string());
-    if (!plausible_customer_id(req.matches[1])) return unknown_customer();
-    bool ready = false;
-    auto target = find_customer(with_identity_, req.matches[1], ready);
-    if (!ready) return not_ready();
-    if (!target) return unknown_customer();
+    AdminResponse failure;
+    auto target = customer_in_path(with_identity_, req.matches[1], failure);
+    if (!target) return failure;
 
     id::Request r;
     r.op = id::Op::link;
@@ -427,11 +429,9 @@ AdminResponse CustomerApi::unlink(const AdminRequest& req) const {
     if (!with_identity_([](id::IdentityService&) {})) return not_ready();
     const std::string& identity = req.matches[2];
     if (auto st = id::check_identity(identity); !st) return error(400, st.error().to_string());
-    if (!plausible_customer_id(req.matches[1])) return unknown_customer();
-    bool ready = false;
-    auto target = find_customer(with_identity_, req.matches[1], ready);
-    if (!ready) return not_ready();
-    if (!target) return unknown_customer();
+    AdminResponse failure;
+    auto target = customer_in_path(with_identity_, req.matches[1], failure);
+    if (!target) return failure;
 
     id::Request r;
     r.op = id::Op::unlink;
@@ -446,15 +446,9 @@ AdminResponse CustomerApi::unlink(const AdminRequest& req) const {
 
 AdminResponse CustomerApi::erase(const AdminRequest& req) const {
     if (req.matches.size() < 2) return error(404, "not found");
-    bool ready = false;
-    std::optional<id::Customer> target;
-    if (plausible_customer_id(req.matches[1])) {
-        target = find_customer(with_identity_, req.matches[1], ready);
-    } else {
-        ready = with_identity_([](id::IdentityService&) {});
-    }
-    if (!ready) return not_ready();
-    if (!target) return unknown_customer();
+    AdminResponse failure;
+    auto target = customer_in_path(with_identity_, req.matches[1], failure);
+    if (!target) return failure;
 
     // History first: once the erase commands are on Kafka, the history goes whatever happens
     // next; an identity erased first would leave history nobody could find to erase.

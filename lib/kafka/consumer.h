@@ -132,6 +132,11 @@ public:
     void done() const noexcept { finish(detail::CompletionOutcome::done); }
     // The record was not processed: whoever owns its partition next gets it (and what follows) again.
     void abandon() const noexcept { finish(detail::CompletionOutcome::abandoned); }
+    // done() when `processed`, else abandon(): for callbacks that learn success as a bool
+    // (a produce acknowledged or not).
+    void settle(bool processed) const noexcept {
+        finish(processed ? detail::CompletionOutcome::done : detail::CompletionOutcome::abandoned);
+    }
     // Neither done() nor abandon() was called yet (false for an empty Completion).
     bool pending() const noexcept;
 

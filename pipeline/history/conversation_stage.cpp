@@ -212,8 +212,7 @@ void ConversationStage::dead_letter(const kafka::ConsumedRecord& rec, std::strin
                                          {"offset", static_cast<long long>(rec.offset)}});
     producer_.produce(kafka::dead_letter(rec, options_.deadletter_topic, code, std::move(reason)),
                       [done](const kafka::DeliveryResult& r) {
-                          if (r.ok()) done->done();
-                          else done->abandon();
+                          done->settle(r.ok());
                       });
 }
 
@@ -283,8 +282,7 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
             kafka::Record fwd = envelope::encode(env, ref->id);
             fwd.topic = options_.input_topic;
             producer_.produce(std::move(fwd), [shared_done](const kafka::DeliveryResult& r) {
-                if (r.ok()) shared_done->done();
-                else shared_done->abandon();
+                shared_done->settle(r.ok());
             });
             return;
         }
@@ -423,8 +421,7 @@ void ConversationStage::on_import(const kafka::ConsumedRecord& rec, const std::s
         forwarded_->inc();
         auto again = import_records(options_.input_topic, cmd->from, ref->id, cmd->entries, options_.source);
         produce_all(std::move(again), part, [done](bool ok) {
-            if (ok) done->done();
-            else done->abandon();
+            done->settle(ok);
         });
         return;
     }
@@ -506,34 +503,35 @@ void ConversationStage::move_history(const std::string& from, const std::string&
                       });
 }
 
-std::optional<MessagePage> ConversationStage::messages(std::string_view customer, const MessageQuery& q) const {
+std::vector<std::shared_ptr<ConversationStage::Partition>> ConversationStage::open_partitions() const {
+    std::lock_guard lock(stores_mu_);
     std::vector<std::shared_ptr<Partition>> parts;
-    {
-        std::lock_guard lock(stores_mu_);
-        for (const auto& [_, p] : stores_) parts.push_back(p);
-    }
+    parts.reserve(stores_.size());
+    for (const auto& [_, p] : stores_) parts.push_back(p);
+    return parts;
+}
+
+const HistoryStore* ConversationStage::store_holding(std::string_view customer,
+                                                      const std::vector<std::shared_ptr<Partition>>& parts) const {
     for (const auto& p : parts)
-        if (p->store && p->store->holds(customer)) return p->store->messages(customer, q);
+        if (p->store && p->store->holds(customer)) return p->store.get();
+    return nullptr;
+}
+
+std::optional<MessagePage> ConversationStage::messages(std::string_view customer, const MessageQuery& q) const {
+    auto parts = open_partitions();  // keeps the stores open while they are read
+    if (const HistoryStore* store = store_holding(customer, parts)) return store->messages(customer, q);
     return std::nullopt;
 }
 
 std::optional<std::vector<ConversationSummary>> ConversationStage::conversations(std::string_view customer) const {
-    std::vector<std::shared_ptr<Partition>> parts;
-    {
-        std::lock_guard lock(stores_mu_);
-        for (const auto& [_, p] : stores_) parts.push_back(p);
-    }
-    for (const auto& p : parts)
-        if (p->store && p->store->holds(customer)) return p->store->conversations(customer);
+    auto parts = open_partitions();
+    if (const HistoryStore* store = store_holding(customer, parts)) return store->conversations(customer);
     return std::nullopt;
 }
 
 std::size_t ConversationStage::purge_now() {
-    std::vector<std::shared_ptr<Partition>> parts;
-    {
-        std::lock_guard lock(stores_mu_);
-        for (const auto& [_, p] : stores_) parts.push_back(p);
-    }
+    auto parts = open_partitions();
     const std::int64_t cutoff = wall_ms() - options_.history.retention.count();
     std::size_t total = 0;
     for (const auto& part : parts) {

@@ -150,6 +150,10 @@ private:
     void on_assigned(const std::vector<kafka::TopicPartition>& parts);           // consumer thread
     void on_revoked(const std::vector<kafka::TopicPartition>& parts);            // consumer thread
     std::shared_ptr<Partition> partition(int p) const;
+    std::vector<std::shared_ptr<Partition>> open_partitions() const;  // a snapshot of stores_
+    // The store among `parts` that holds `customer`'s history, or nullptr.
+    const HistoryStore* store_holding(std::string_view customer,
+                                      const std::vector<std::shared_ptr<Partition>>& parts) const;
     void purge_loop();
     // Handlers of the command types; consumer thread.
     void on_move(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,

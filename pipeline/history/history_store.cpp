@@ -69,6 +69,19 @@ std::string_view cut_utf8(std::string_view s, std::size_t max) {
     return s.substr(0, n);
 }
 
+// Positions `it` on the newest key under `prefix` that sorts before `before`, or on the newest
+// key under `prefix` when `before` is empty (the caller stops once a key leaves the prefix).
+void seek_before(rocksdb::Iterator& it, const std::string& prefix, std::string_view before) {
+    std::string end;
+    if (before.empty()) {
+        end = prefix;
+        end.back() = '/' + 1;  // just past every key of the prefix
+        before = end;
+    }
+    it.SeekForPrev(slice(before));
+    if (it.Valid() && view(it.key()) == before) it.Prev();
+}
+
 std::size_t text_size(const HistoryEntry& e) {
     return (e.text ? e.text->size() : 0) + (e.subject ? e.subject->size() : 0);
 }
@@ -265,15 +278,7 @@ std::vector<HistoryEntry> HistoryStore::recent(std::string_view customer, std::s
     if (count == 0) return out;
     const std::string prefix = customer_prefix(customer);
     auto it = impl_->iter();
-    if (before_key.empty()) {
-        std::string end = prefix;
-        end.back() = '/' + 1;  // just past every key of the prefix
-        it->SeekForPrev(end);
-        if (it->Valid() && view(it->key()) == end) it->Prev();
-    } else {
-        it->SeekForPrev(slice(before_key));
-        if (it->Valid() && view(it->key()) == before_key) it->Prev();
-    }
+    seek_before(*it, prefix, before_key);
     std::size_t bytes = 0;
     for (; it->Valid() && out.size() < count; it->Prev()) {
         std::string_view k = view(it->key());
@@ -281,7 +286,6 @@ std::vector<HistoryEntry> HistoryStore::recent(std::string_view customer, std::s
         auto e = decode_entry(k, view(it->value()));
         if (!e) continue;
         bytes += text_size(*e);
-        if (bytes > text_bytes && !out.empty()) break;
         if (bytes > text_bytes) break;
         out.push_back(std::move(*e));
     }
@@ -293,15 +297,7 @@ MessagePage HistoryStore::messages(std::string_view customer, const MessageQuery
     MessagePage page;
     const std::string prefix = customer_prefix(customer);
     auto it = impl_->iter();
-    if (q.before && q.before->substr(0, prefix.size()) == prefix) {
-        it->SeekForPrev(slice(*q.before));
-        if (it->Valid() && view(it->key()) == *q.before) it->Prev();
-    } else {
-        std::string end = prefix;
-        end.back() = '/' + 1;
-        it->SeekForPrev(end);
-        if (it->Valid() && view(it->key()) == end) it->Prev();
-    }
+    seek_before(*it, prefix, q.before && q.before->substr(0, prefix.size()) == prefix ? *q.before : std::string());
     const std::size_t limit = std::clamp<std::size_t>(q.limit, 1, 1000);
     std::string last_key;
     for (; it->Valid(); it->Prev()) {

@@ -163,8 +163,7 @@ void ResolveStage::dead_letter(const std::shared_ptr<Work>& w, std::string_view 
     auto done = w->done;
     producer_.produce(kafka::dead_letter(w->rec, options_.deadletter_topic, code, std::move(reason)),
                       [done](const kafka::DeliveryResult& r) {
-                          if (r.ok()) done->done();
-                          else done->abandon();
+                          done->settle(r.ok());
                       });
 }
 
