@@ -69,7 +69,7 @@ AdminServer::AdminServer(AdminSettings settings, metrics::Registry& registry,
                                  " is not a loopback address: admin.token is required");
 
     auto& srv = *server_;
-    srv.new_task_queue = [] { return new httplib::ThreadPool(4); };
+    srv.new_task_queue = [] { return new httplib::ThreadPool(2); };
     srv.set_tcp_nodelay(true);
     // cpp-httplib sets SO_REUSEPORT by default, which would let a second daemon
     // bind the same port and silently share it; a clash must be an error.

@@ -26,6 +26,26 @@ log::Level map_level(int level) {
     return log::Level::debug;
 }
 
+// jemalloc's mallctl when the process links jemalloc (omnibusd does), else null.
+extern "C" int mallctl(const char*, void*, size_t*, void*, size_t) __attribute__((weak));
+
+// librdkafka's own threads (a main thread and one per broker, per client: two
+// dozen in a daemon with the pipeline on) do little allocating of their own, but
+// each one's jemalloc thread cache keeps ~70 KB of freed objects for good: 3 MB of
+// an idle daemon's 30 MB budget. Without a cache they allocate from the arenas
+// directly, which costs a lock per allocation on threads that allocate per batch.
+rd_kafka_resp_err_t on_thread_start(rd_kafka_t*, rd_kafka_thread_type_t, const char*, void*) {
+    if (mallctl) {
+        bool off = false;
+        (void)mallctl("thread.tcache.enabled", nullptr, nullptr, &off, sizeof off);
+    }
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+rd_kafka_resp_err_t on_new(rd_kafka_t* rk, const rd_kafka_conf_t*, void*, char*, size_t) {
+    return rd_kafka_interceptor_add_on_thread_start(rk, "omnibus-thread-cache", on_thread_start, nullptr);
+}
+
 void log_cb(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
     log::Level l = map_level(level);
     if (static_cast<int>(l) < static_cast<int>(log::level())) return;
@@ -92,6 +112,7 @@ HandlePtr new_handle(rd_kafka_type_t type, ConfPtr conf, ClientContext& ctx) {
     rd_kafka_conf_set_log_cb(conf.get(), log_cb);
     rd_kafka_conf_set_error_cb(conf.get(), error_cb);
     rd_kafka_conf_set_opaque(conf.get(), &ctx);
+    (void)rd_kafka_conf_interceptor_add_on_new(conf.get(), "omnibus-thread-cache", on_new, nullptr);
     char errstr[512] = {0};
     rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr, sizeof errstr);
     if (!rk) throw ConfigError("cannot create Kafka " + ctx.role + ": " + redact(errstr, ctx.secrets));
