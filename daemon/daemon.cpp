@@ -19,6 +19,7 @@
 #include "kafka/topics.h"
 #include "log/log.h"
 #include "pipeline/history/conversation_stage.h"
+#include "pipeline/history/reply_intake.h"
 #include "pipeline/identity/identity_service.h"
 #include "pipeline/identity/resolve_stage.h"
 
@@ -265,6 +266,7 @@ void Daemon::start_pipeline() {
     co.input_topic = k.topic_prefix + "pipeline.customer";
     co.changelog_topic = kafka::changelog_topic(k, "history").name;
     co.outbox_topic = k.topic_prefix + "outbox.ai";
+    co.delivery_topic = k.topic_prefix + "delivery";
     co.deadletter_topic = k.topic_prefix + "deadletter";
     co.store_dir = config_.state_dir + "/history";
     co.history = config_.pipeline.history;
@@ -289,11 +291,24 @@ void Daemon::start_pipeline() {
     ro.deadletter_topic = co.deadletter_topic;
     ro.identity = config_.pipeline.identity;
 
+    pipeline::history::ReplyIntakeOptions io;
+    io.group_id = k.group_id + ".replies";
+    io.input_topic = k.topic_prefix + "replies";
+    io.output_topic = co.input_topic;
+    io.deadletter_topic = co.deadletter_topic;
+    io.survivor = [svc](std::string_view id) -> std::optional<std::string> {
+        auto c = svc->customer(id);
+        if (!c) return std::nullopt;
+        return c->id;
+    };
+
     std::unique_ptr<pipeline::history::ConversationStage> conversation;
     std::unique_ptr<pipeline::identity::ResolveStage> resolve;
+    std::unique_ptr<pipeline::history::ReplyIntake> replies;
     try {
         conversation = std::make_unique<pipeline::history::ConversationStage>(k, std::move(co), *producer_, metrics_);
         resolve = std::make_unique<pipeline::identity::ResolveStage>(k, std::move(ro), *svc, *producer_, metrics_);
+        replies = std::make_unique<pipeline::history::ReplyIntake>(k, std::move(io), *producer_, metrics_);
     } catch (const std::exception& e) {
         lg.error("pipeline stages cannot start", {{"error", e.what()}});
         std::lock_guard lock(topics_mu_);
@@ -305,18 +320,23 @@ void Daemon::start_pipeline() {
     std::unique_lock lock(identity_mu_);
     conversation_ = std::move(conversation);
     resolve_ = std::move(resolve);
+    replies_ = std::move(replies);
     pipeline_started_ = true;
-    lg.info("pipeline started", {{"groups", k.group_id + ".identity," + k.group_id + ".conversation"}});
+    lg.info("pipeline started", {{"groups", k.group_id + ".identity," + k.group_id + ".conversation," +
+                                                k.group_id + ".replies"}});
 }
 
 void Daemon::stop_pipeline() {
     std::unique_ptr<pipeline::identity::ResolveStage> resolve;
     std::unique_ptr<pipeline::history::ConversationStage> conversation;
+    std::unique_ptr<pipeline::history::ReplyIntake> replies;
     {
         std::unique_lock lock(identity_mu_);  // waits for handlers using them
         resolve = std::move(resolve_);
         conversation = std::move(conversation_);
+        replies = std::move(replies_);
     }
+    if (replies) replies->stop();
     // Upstream first: what the resolve stage still finishes reaches the conversation stage's
     // topic, which its next owner (or this instance after a restart) processes.
     if (resolve) resolve->stop();

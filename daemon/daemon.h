@@ -39,6 +39,7 @@ class ResolveStage;
 }  // namespace omnibus::pipeline::identity
 namespace omnibus::pipeline::history {
 class ConversationStage;
+class ReplyIntake;
 }
 
 namespace omnibus::daemon {
@@ -125,6 +126,7 @@ private:
     // The stages (created after identity_, stopped before it), guarded by identity_mu_ too.
     std::unique_ptr<pipeline::history::ConversationStage> conversation_;
     std::unique_ptr<pipeline::identity::ResolveStage> resolve_;
+    std::unique_ptr<pipeline::history::ReplyIntake> replies_;
     std::atomic<bool> pipeline_started_{false};
     std::atomic<bool> identity_caught_up_{false};  // wait_caught_up succeeded once
     std::string identity_error_;                   // guarded by topics_mu_: why it is not there yet

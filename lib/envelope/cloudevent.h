@@ -58,6 +58,9 @@ struct CloudEvent {
 struct DecodeOptions {
     std::size_t max_body_bytes = 1 << 20;  // larger values are rejected before parsing
     unsigned max_depth = 64;               // JSON nesting, the body object counts as 1
+    // A reply on <prefix>replies may leave `channel` out: the pipeline chooses it. Absent, the
+    // decoded channel's type and name are empty. Every other topic requires it.
+    bool channel_optional = false;
 };
 
 // "/omnibus/channels/<name>", the name percent-encoded outside [A-Za-z0-9._~-].

@@ -8,6 +8,10 @@
 #include <cstring>
 
 namespace omnibus::envelope {
+
+// validate() with the channel check optional (a reply that leaves the channel to the pipeline).
+Status validate_message(const Envelope& e, bool check_channel);
+
 namespace {
 
 using json::Value;
@@ -84,11 +88,13 @@ public:
         key("schema_version");
         w_.Int(e.schema_version);
         field("id", e.id);
-        key("channel");
-        w_.StartObject();
-        field("type", e.channel.type);
-        field("name", e.channel.name);
-        w_.EndObject();
+        if (!e.channel.type.empty() || !e.channel.name.empty()) {  // absent only on a reply (channel_optional)
+            key("channel");
+            w_.StartObject();
+            field("type", e.channel.type);
+            field("name", e.channel.name);
+            w_.EndObject();
+        }
         field("direction", to_string(e.direction));
         key("sender");
         participant(e.sender);
@@ -614,7 +620,8 @@ bool read_envelope(Decoder& dec, const Value& val, Envelope& out) {
         {"schema_version", true,
          [](Decoder& d, const Value& v, const Path& p, E& o) { return d.integer(v, p, o.schema_version); }},
         {"id", true, [](Decoder& d, const Value& v, const Path& p, E& o) { return d.str(v, p, o.id); }},
-        {"channel", true, [](Decoder& d, const Value& v, const Path& p, E& o) { return read_channel(d, v, p, o.channel); }},
+        // Required unless DecodeOptions::channel_optional: envelope_from checks it.
+        {"channel", false, [](Decoder& d, const Value& v, const Path& p, E& o) { return read_channel(d, v, p, o.channel); }},
         {"direction", true,
          [](Decoder& d, const Value& v, const Path& p, E& o) {
              return d.closed_enum(v, p, kDirectionNames, o.direction);
@@ -650,12 +657,14 @@ bool read_envelope(Decoder& dec, const Value& val, Envelope& out) {
     return read_object(dec, val, root, out, kFields, keep_unknown);
 }
 
-Result<Envelope> envelope_from(const Value& root) {
+Result<Envelope> envelope_from(const Value& root, bool channel_optional) {
     Decoder d;
     Envelope env;
     env.schema_version = 0;  // must come from the body
     if (!read_envelope(d, root, env)) return *std::move(d.error);
-    if (Status st = validate(env); !st) return st.error();
+    const bool has_channel = root.HasMember("channel");
+    if (!has_channel && !channel_optional) return Error{ErrorCode::missing_field, "channel", "required, missing"};
+    if (Status st = validate_message(env, has_channel); !st) return st.error();
     return env;
 }
 
@@ -806,7 +815,9 @@ bool is_identity(std::string_view s) {
     return is_token(s.substr(0, colon), false, "_-");
 }
 
-Status validate(const Envelope& e) {
+Status validate(const Envelope& e) { return validate_message(e, true); }
+
+Status validate_message(const Envelope& e, bool check_channel) {
     Validator v;
     if (e.schema_version < 1) return Error{ErrorCode::bad_value, "schema_version", "must be >= 1"};
     if (!v.nonempty(e.id, "id")) return *v.error;
@@ -814,9 +825,9 @@ Status validate(const Envelope& e) {
     if (std::any_of(e.id.begin(), e.id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; }))
         return Error{ErrorCode::bad_value, "id", "must not contain control characters"};
     if (!json::is_valid_utf8(e.id)) return Error{ErrorCode::bad_value, "id", "not valid UTF-8"};
-    if (!is_token(e.channel.type, false, "_-"))
+    if (check_channel && !is_token(e.channel.type, false, "_-"))
         return Error{ErrorCode::bad_value, "channel.type", "must match [a-z0-9_-]+, got " + quoted(e.channel.type)};
-    if (!is_token(e.channel.name, true, "._-"))
+    if (check_channel && !is_token(e.channel.name, true, "._-"))
         return Error{ErrorCode::bad_value, "channel.name",
                      "must match [A-Za-z0-9._-]+, got " + quoted(e.channel.name)};
     if (!v.participant(e.sender, "sender")) return *v.error;
@@ -893,7 +904,7 @@ Result<Envelope> decode_body(std::string_view body, const DecodeOptions& options
     json::ParseError pe;
     if (!json::parse(body, local, json::Limits{options.max_body_bytes, options.max_depth}, &pe))
         return body_error(pe);
-    return envelope_from(local.doc());
+    return envelope_from(local.doc(), options.channel_optional);
 }
 
 Result<Envelope> decode(const kafka::Record& record, const DecodeOptions& options) {

@@ -8,6 +8,7 @@
 #include "kafka/dead_letter.h"
 #include "kafka/log_reader.h"
 #include "pipeline/history/history_commands.h"
+#include "pipeline/history/reply_channel.h"
 #include "log/log.h"
 
 namespace omnibus::pipeline::history {
@@ -53,6 +54,8 @@ ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, Conve
     : settings_(settings), options_(std::move(options)), producer_(producer), metrics_(metrics) {
     if (!options_.customer) throw std::invalid_argument("conversation stage: customer lookup missing");
     processed_ = &metrics.counter("omnibus_conversation_messages_total", "Messages added to a history and emitted");
+    replies_ = &metrics.counter("omnibus_conversation_replies_total",
+                                "Replies added to a history and handed to the delivery topic");
     duplicates_ = &metrics.counter("omnibus_conversation_duplicates_total",
                                    "Messages already in the history (reprocessed): nothing done again");
     forwarded_ = &metrics.counter("omnibus_conversation_forwarded_total",
@@ -263,13 +266,16 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
         if (attrs->type == kImportType) return on_import(rec, part, shared_done);
         if (attrs->type == kEraseType) return on_erase(rec, part, shared_done);
     }
-    auto decoded = envelope::decode(rec.record);
+    envelope::DecodeOptions dopt;
+    dopt.channel_optional = true;  // replies may leave it to this stage
+    auto decoded = envelope::decode(rec.record, dopt);
     if (!decoded.ok())
         return dead_letter(rec, envelope::error_code_name(decoded.error().code), decoded.error().to_string(),
                            shared_done);
     envelope::Envelope env = std::move(decoded).value();
-    if (env.direction != envelope::Direction::inbound)
-        return dead_letter(rec, "not_inbound", "the conversation stage takes inbound messages only", shared_done);
+    if (env.direction == envelope::Direction::outbound) return on_reply(rec, part, std::move(env), shared_done);
+    if (env.channel.name.empty())
+        return dead_letter(rec, "missing_field", "channel: required on an inbound message", shared_done);
 
     const std::string& customer = rec.record.key;
     std::vector<kafka::Record> asks;  // history.move for aliases not asked yet
@@ -342,9 +348,14 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
     }
     for (auto& a : asks) out.push_back(std::move(a));
 
+    emit_then_log(part, std::move(out), std::move(change), std::move(markers), processed_, shared_done);
+}
+
+void ConversationStage::emit_then_log(const std::shared_ptr<Partition>& part, std::vector<kafka::Record> out,
+                                      std::optional<Change> change, std::vector<Change> markers,
+                                      metrics::Counter* processed, std::shared_ptr<kafka::Completion> shared_done) {
     // First the emit (and the asks), then the changelog: see the top of conversation_stage.h.
     metrics::Counter* failures = output_failures_;
-    metrics::Counter* processed = processed_;
     auto rollback = [part, change, markers] {
         if (change) part->store->remove(change->key);
         for (const auto& m : markers) part->store->remove(m.key);
@@ -362,7 +373,7 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
         for (const auto& m : markers) cl.push_back(changelog_record(m, part->number));
         produce_all(std::move(cl), part, [=](bool logged) {
             if (logged) {
-                if (change) processed->inc();
+                if (change && processed) processed->inc();
                 shared_done->done();
             } else {
                 // Emitted but not on the changelog: handed out again, it is emitted again with the same id.
@@ -373,6 +384,66 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
             }
         });
     });
+}
+
+void ConversationStage::on_reply(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                                 envelope::Envelope env, std::shared_ptr<kafka::Completion> done) {
+    const std::string& customer = rec.record.key;
+    if (auto ref = options_.customer(customer); ref && ref->id != customer) {
+        forwarded_->inc();  // merged away since the intake re-keyed it
+        kafka::Record fwd = rec.record;
+        fwd.key = ref->id;
+        fwd.topic = options_.input_topic;
+        fwd.partition = -1;
+        producer_.produce(std::move(fwd), [done](const kafka::DeliveryResult& r) { done->settle(r.ok()); });
+        return;
+    }
+    HistoryStore& store = *part->store;
+    const std::int64_t at = env.received_at.time_since_epoch().count();
+    std::string hkey = entry_key(customer, at, env.id);
+    if (store.find(hkey)) {
+        duplicates_->inc();  // appended and handed to delivery before
+        done->done();
+        return;
+    }
+    MessageQuery q;
+    q.limit = 200;  // the newest inbound message of each channel is among them in practice
+    const MessagePage page = store.messages(customer, q);
+    if (page.entries.empty())
+        return dead_letter(rec, "unknown_customer", "no history here for customer " + customer, done);
+    std::optional<std::string_view> named_recipient;
+    if (env.recipient) named_recipient = env.recipient->id;
+    ReplyChoice choice =
+        choose_reply_channel(page.entries, env.channel.type, env.channel.name, named_recipient, wall_ms());
+    if (!choice.target) return dead_letter(rec, "no_channel", choice.problem, done);
+    const ReplyTarget& t = *choice.target;
+
+    // The conversation: the one it names, else the customer's current one (a reply after the
+    // idle time still belongs to the conversation it answers).
+    const HistoryEntry& newest = page.entries.front();
+    std::string conversation = newest.conversation;
+    std::int64_t started = newest.conversation_started_ms;
+    if (env.conversation_id && *env.conversation_id != newest.conversation) {
+        conversation = *env.conversation_id;
+        started = at;
+        for (const HistoryEntry& e : page.entries)
+            if (e.conversation == conversation) started = e.conversation_started_ms;
+    }
+    env.channel = envelope::Channel{t.channel_type, t.channel_name};
+    if (!env.recipient) env.recipient.emplace();
+    env.recipient->id = t.recipient;
+    env.customer_id = customer;
+    env.conversation_id = conversation;
+    if (!t.window_open) {
+        if (!env.route) env.route.emplace();
+        env.route->flags.push_back("outside_24h_window");
+    }
+    std::optional<Change> change = store.put(entry_of(env, customer, conversation, started));
+    kafka::Record out = envelope::encode(env, customer);
+    out.topic = options_.delivery_topic;
+    std::vector<kafka::Record> records;
+    records.push_back(std::move(out));
+    emit_then_log(part, std::move(records), std::move(change), {}, replies_, std::move(done));
 }
 
 void ConversationStage::on_move(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,

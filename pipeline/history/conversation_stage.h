@@ -88,6 +88,7 @@ struct ConversationStageOptions {
     std::string input_topic;      // <prefix>pipeline.customer
     std::string changelog_topic;  // <prefix>changelog.history
     std::string outbox_topic;     // <prefix>outbox.ai
+    std::string delivery_topic;   // <prefix>delivery: replies, once appended, for the connectors
     std::string deadletter_topic; // <prefix>deadletter
     std::string store_dir;        // one store per partition under it: <store_dir>/<partition>
     HistorySettings history;
@@ -162,6 +163,14 @@ private:
                    std::shared_ptr<kafka::Completion> done);
     void on_erase(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
                   std::shared_ptr<kafka::Completion> done);
+    void on_reply(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part, envelope::Envelope env,
+                  std::shared_ptr<kafka::Completion> done);
+    // Produces `out`; once acknowledged, the change and markers to the changelog; once those
+    // are acknowledged, `processed` (may be null) counts and the record is done. A failure
+    // removes the change and markers from the store again and abandons the record.
+    void emit_then_log(const std::shared_ptr<Partition>& part, std::vector<kafka::Record> out,
+                       std::optional<Change> change, std::vector<Change> markers, metrics::Counter* processed,
+                       std::shared_ptr<kafka::Completion> done);
     void dead_letter(const kafka::ConsumedRecord& rec, std::string_view code, std::string reason,
                      std::shared_ptr<kafka::Completion> done);
     // Produces every record (changelog ones with the partition set); `then(true)` once all
@@ -175,6 +184,7 @@ private:
     kafka::Producer& producer_;
     metrics::Registry& metrics_;
     metrics::Counter* processed_;
+    metrics::Counter* replies_;
     metrics::Counter* duplicates_;
     metrics::Counter* forwarded_;
     metrics::Counter* dead_letters_;

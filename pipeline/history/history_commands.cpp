@@ -123,6 +123,47 @@ envelope::Result<EraseCommand> decode_erase(std::string_view body) {
     return EraseCommand{std::move(c).value()};
 }
 
+envelope::Result<HandoffCommand> decode_handoff(std::string_view body, bool takeover) {
+    json::LocalDocument<1024> doc;
+    if (auto st = parse_object(body, doc); !st.ok()) return st.error();
+    const json::Value& o = doc.doc();
+    HandoffCommand c;
+    c.takeover = takeover;
+    auto customer = id_field(o, "customer_id");
+    if (!customer.ok()) return customer.error();
+    c.customer = std::move(customer).value();
+    const json::Value* agent = member(o, "agent");
+    if (!agent) return Error{ErrorCode::missing_field, "agent", "missing"};
+    if (!agent->IsString() || agent->GetStringLength() == 0 || agent->GetStringLength() > 128 ||
+        !json::is_valid_utf8(json::view(*agent)))
+        return Error{ErrorCode::bad_value, "agent", "expected the agent's id, 1 to 128 bytes of UTF-8"};
+    c.agent = std::string(json::view(*agent));
+    if (const json::Value* conv = member(o, "conversation_id")) {
+        auto id = id_field(o, "conversation_id");
+        if (!id.ok()) return id.error();
+        (void)conv;
+        c.conversation = std::move(id).value();
+    }
+    return c;
+}
+
+kafka::Record handoff_record(const std::string& topic, const HandoffCommand& c, std::string_view source) {
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    json::write_key(w, "customer_id");
+    json::write_string(w, c.customer);
+    json::write_key(w, "agent");
+    json::write_string(w, c.agent);
+    if (c.conversation) {
+        json::write_key(w, "conversation_id");
+        json::write_string(w, *c.conversation);
+    }
+    w.EndObject();
+    return command(topic, c.takeover ? kTakeoverType : kReleaseType,
+                   c.customer, {buf.GetString(), buf.GetSize()}, source);
+}
+
 envelope::Result<ImportCommand> decode_import(std::string_view body) {
     json::LocalDocument<16384> doc;
     if (auto st = parse_object(body, doc); !st.ok()) return st.error();

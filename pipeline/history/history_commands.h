@@ -13,6 +13,11 @@
 //                               (idempotent: same keys).
 //   com.omnibus.history.erase   key = the customer. Body {"customer": id}. The owner deletes
 //                               the customer's history and tombstones it on the changelog.
+//   com.omnibus.conversation.takeover / .release
+//                               key = the customer. Body {"customer_id", "agent",
+//                               "conversation_id"?}: a human agent takes the customer's
+//                               conversation over, or hands it back (reply_intake.h; written
+//                               by the helpdesk on <prefix>replies, re-keyed by the intake).
 //
 // Pure: encoding and decoding only.
 #pragma once
@@ -31,6 +36,8 @@ namespace omnibus::pipeline::history {
 inline constexpr std::string_view kMoveType = "com.omnibus.history.move";
 inline constexpr std::string_view kImportType = "com.omnibus.history.import";
 inline constexpr std::string_view kEraseType = "com.omnibus.history.erase";
+inline constexpr std::string_view kTakeoverType = "com.omnibus.conversation.takeover";
+inline constexpr std::string_view kReleaseType = "com.omnibus.conversation.release";
 
 // Import records stay below Kafka's default 1 MB message size.
 inline constexpr std::size_t kMaxImportBytes = 512 * 1024;
@@ -47,6 +54,12 @@ struct ImportCommand {
 struct EraseCommand {
     std::string customer;
 };
+struct HandoffCommand {
+    bool takeover = true;  // false: release
+    std::string customer;
+    std::string agent;  // the helpdesk's agent id
+    std::optional<std::string> conversation;
+};
 
 // Records for `topic`, as CloudEvents from `source` (e.g. "/omnibus/instances/<origin>").
 kafka::Record move_record(const std::string& topic, const MoveCommand& c, std::string_view source);
@@ -58,5 +71,8 @@ std::vector<kafka::Record> import_records(const std::string& topic, std::string_
 envelope::Result<MoveCommand> decode_move(std::string_view body);
 envelope::Result<ImportCommand> decode_import(std::string_view body);
 envelope::Result<EraseCommand> decode_erase(std::string_view body);
+// `takeover` from the record's ce_type.
+envelope::Result<HandoffCommand> decode_handoff(std::string_view body, bool takeover);
+kafka::Record handoff_record(const std::string& topic, const HandoffCommand& c, std::string_view source);
 
 }  // namespace omnibus::pipeline::history

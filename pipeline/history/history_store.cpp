@@ -29,6 +29,12 @@ std::string absorbed_key(std::string_view survivor, std::string_view alias) {
     return k;
 }
 
+std::string state_key(std::string_view customer) {
+    std::string k("s/");
+    k += customer;
+    return k;
+}
+
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
@@ -177,7 +183,13 @@ HistoryEntry entry_of(const envelope::Envelope& env, std::string customer, std::
     if (env.content.subject) e.subject = std::string(cut_utf8(*env.content.subject, 998));
     if (env.content.text) e.text = std::string(cut_utf8(*env.content.text, kMaxTextBytes));
     e.attachments = static_cast<std::uint32_t>(env.content.attachments.size());
-    e.author = env.direction == envelope::Direction::inbound ? "customer" : "omnibus";
+    if (env.direction == envelope::Direction::inbound) {
+        e.author = "customer";
+    } else if (env.sender.id.starts_with("agent:")) {
+        e.author = env.sender.id;  // the agent's id: the helpdesk shows who answered
+    } else {
+        e.author = env.sender.id.starts_with("ai:") ? "ai" : "omnibus";
+    }
     if (env.platform) e.platform_message_id = env.platform->message_id;
     e.sender = env.direction == envelope::Direction::inbound ? env.sender.id
                                                              : (env.recipient ? env.recipient->id : std::string());
@@ -373,6 +385,20 @@ Change HistoryStore::mark_absorbed(std::string_view survivor, std::string_view a
     return c;
 }
 
+std::optional<std::string> HistoryStore::state(std::string_view customer) const {
+    std::string v;
+    rocksdb::Status st = impl_->db->Get(rocksdb::ReadOptions(), state_key(customer), &v);
+    if (st.IsNotFound()) return std::nullopt;
+    impl_->check(st, "read");
+    return v;
+}
+
+Change HistoryStore::put_state(std::string_view customer, std::string value) {
+    Change c{state_key(customer), std::move(value)};
+    impl_->check(impl_->db->Put(impl_->data_write, c.key, *c.value), "write");
+    return c;
+}
+
 Change HistoryStore::remove(std::string_view key) {
     impl_->check(impl_->db->Delete(impl_->data_write, slice(key)), "write");
     return Change{std::string(key), std::nullopt};
@@ -389,6 +415,10 @@ std::vector<Change> HistoryStore::erase_customer(std::string_view customer) {
             b.Delete(it->key());
             out.push_back({std::string(k), std::nullopt});
         }
+    }
+    if (state(customer)) {
+        b.Delete(state_key(customer));
+        out.push_back({state_key(customer), std::nullopt});
     }
     impl_->check(impl_->db->Write(impl_->data_write, &b), "erase");
     return out;

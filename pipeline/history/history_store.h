@@ -9,7 +9,9 @@
 // is stored with it; the customer's conversation state is their newest entry.
 //
 // Besides entries: "a/<survivor>/<alias>" records that the survivor of a merge asked for the
-// alias's history (history_commands.h), so it is asked once.
+// alias's history (history_commands.h), so it is asked once; "s/<customer>" holds the
+// customer's conversation state for routing (who owns the conversation: AI or a human agent),
+// an opaque value to the store.
 //
 // Changelog: every write returns the Change to produce to the changelog partition (same key,
 // same value, or a tombstone for a delete). The caller produces it and the store never does
@@ -133,6 +135,8 @@ public:
     Change put(const HistoryEntry& e);
     Change remove(std::string_view key);
     Change mark_absorbed(std::string_view survivor, std::string_view alias);
+    std::optional<std::string> state(std::string_view customer) const;
+    Change put_state(std::string_view customer, std::string value);
     std::vector<Change> erase_customer(std::string_view customer);
     // Entries older than `cutoff_ms`: scans at most `max_scan` entries from `cursor` (a key;
     // "" = the start) and sets it to where the next call goes on, "" once the scan is through.

@@ -31,6 +31,7 @@ constexpr const char* kInput = "omnibus.pipeline.customer";
 constexpr const char* kChangelog = "omnibus.changelog.history";
 constexpr const char* kOutbox = "omnibus.outbox.ai";
 constexpr const char* kDead = "omnibus.deadletter";
+constexpr const char* kDelivery = "omnibus.delivery";
 
 envelope::Envelope message(std::string channel, std::string sender, std::string text, std::int64_t at_ms) {
     envelope::Envelope e;
@@ -52,6 +53,7 @@ struct Fixture {
         cluster.create_topic(kChangelog, 2);
         cluster.create_topic(kOutbox, 2);
         cluster.create_topic(kDead, 1);
+        cluster.create_topic(kDelivery, 2);
         settings = settings_for(cluster);
     }
     ConversationStageOptions options(const std::string& store_dir) {
@@ -61,6 +63,7 @@ struct Fixture {
         o.changelog_topic = kChangelog;
         o.outbox_topic = kOutbox;
         o.deadletter_topic = kDead;
+        o.delivery_topic = kDelivery;
         o.store_dir = store_dir;
         o.partition_count = 2;
         o.history.conversation_idle = std::chrono::minutes(30);
@@ -92,6 +95,20 @@ struct Fixture {
     std::map<std::string, std::string> merged;  // alias → survivor
     ScratchDir dir;
 };
+
+// A reply as downstream writes it (the intake passes it on as it is, keyed by customer).
+envelope::Envelope reply(std::string customer, std::string author, std::string text, std::string channel = {}) {
+    envelope::Envelope e;
+    e.id = envelope::new_id();
+    if (!channel.empty()) e.channel = {channel == "mail" ? "email" : "whatsapp", channel};
+    e.direction = envelope::Direction::outbound;
+    e.sender.id = std::move(author);
+    e.customer_id = std::move(customer);
+    e.content.type = envelope::ContentType::text;
+    e.content.text = std::move(text);
+    e.received_at = envelope::now_ms();
+    return e;
+}
 
 std::vector<std::string> context_ids(const envelope::Envelope& e) {
     std::vector<std::string> out;
@@ -326,4 +343,93 @@ TEST_CASE("conversation stage: after a merge the survivor's history holds both, 
     // 8 entries and the absorbed marker, each tombstoned on the changelog.
     CHECK(omnibus::test::wait_until(
         [&] { return omnibus::test::metric_value(reg, "omnibus_history_erased_total") == 9; }, 10s));
+}
+
+TEST_CASE("conversation stage: a reply goes out on the channel the customer last wrote on, unless its window is "
+          "closed or the reply names another",
+          "[pipeline][history][integration]") {
+    Fixture f;
+    metrics::Registry reg;
+    ConversationStage stage(f.settings, f.options(f.dir.path() + "/r"), f.producer, reg);
+    TopicReader out(f.settings, f.reg, kOutbox);
+    TopicReader delivery(f.settings, f.reg, kDelivery);
+    TopicReader dead(f.settings, f.reg, kDead);
+
+    const std::int64_t now = envelope::now_ms().time_since_epoch().count();
+    constexpr std::int64_t hour = 3600'000;
+    // a: mail, then WhatsApp an hour ago. b: WhatsApp 25 h ago (window closed), mail 30 h ago.
+    // c: only WhatsApp, 25 h ago.
+    auto a1 = message("mail", "email:ana@example.com", "invoice attached", now - 3 * hour);
+    auto a2 = message("wa", "whatsapp:15550001", "where is it?", now - hour);
+    auto b1 = message("mail", "email:bo@example.com", "hello", now - 30 * hour);
+    auto b2 = message("wa", "whatsapp:15550002", "still waiting", now - 25 * hour);
+    auto c1 = message("wa", "whatsapp:15550003", "hi", now - 25 * hour);
+    f.send(a1, "cust-a");
+    f.send(a2, "cust-a");
+    f.send(b1, "cust-b");
+    f.send(b2, "cust-b");
+    f.send(c1, "cust-c");
+    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 5; }, 30s));
+    const auto routed = out.envelopes();
+    const auto* oa2 = out.find(routed, a2.id);
+    REQUIRE(oa2);
+    const std::optional<std::string> conv_a = oa2->conversation_id;
+
+    auto ra = reply("cust-a", "ai:assistant", "It ships tomorrow.");
+    auto rb = reply("cust-b", "agent:7", "Sorry for the wait!");
+    auto rc = reply("cust-c", "ai:assistant", "Hello!");
+    auto rd = reply("cust-a", "agent:7", "Invoice corrected.", "mail");
+    auto unknown = reply("cust-nobody", "ai:assistant", "?");
+    for (const auto* r : {&ra, &rb, &rc, &rd, &unknown}) f.send(*r, *r->customer_id);
+    REQUIRE(omnibus::test::wait_until([&] { return delivery.size() >= 4 && dead.size() >= 1; }, 30s));
+
+    auto all = delivery.envelopes();
+    REQUIRE(all.size() == 4);
+    const auto* da = delivery.find(all, ra.id);
+    const auto* db = delivery.find(all, rb.id);
+    const auto* dc = delivery.find(all, rc.id);
+    const auto* dd = delivery.find(all, rd.id);
+    REQUIRE((da && db && dc && dd));
+    CHECK(da->channel.name == "wa");
+    REQUIRE(da->recipient);
+    CHECK(da->recipient->id == "whatsapp:15550001");
+    CHECK(da->conversation_id == conv_a);
+    CHECK(da->customer_id == "cust-a");
+    CHECK(db->channel.name == "mail");  // the WhatsApp window closed; email has none
+    CHECK(db->recipient->id == "email:bo@example.com");
+    CHECK(dc->channel.name == "wa");  // nothing else: the connector applies its window policy
+    REQUIRE(dc->route);
+    CHECK(dc->route->flags == std::vector<std::string>{"outside_24h_window"});
+    CHECK(dd->channel.name == "mail");  // named by the reply
+    CHECK(dd->recipient->id == "email:ana@example.com");
+    for (const auto& r : delivery.raw()) CHECK(r.record.key.rfind("cust-", 0) == 0);
+
+    const auto dead_records = dead.raw();
+    const auto* code = dead_records.front().record.header("omnibus_error_code");
+    REQUIRE(code);
+    CHECK(code->value == "unknown_customer");
+
+    // The history holds the replies with their authors, and the next inbound message sees them.
+    auto page = stage.messages("cust-a", MessageQuery{});
+    REQUIRE(page);
+    REQUIRE(page->entries.size() == 4);
+    CHECK(page->entries[0].author == "agent:7");
+    CHECK(page->entries[0].direction == envelope::Direction::outbound);
+    CHECK(page->entries[1].author == "ai");
+    auto a3 = message("wa", "whatsapp:15550001", "thanks!", envelope::now_ms().time_since_epoch().count());
+    f.send(a3, "cust-a");
+    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 6; }, 30s));
+    const auto routed3 = out.envelopes();
+    const auto* o3 = out.find(routed3, a3.id);
+    REQUIRE(o3);
+    CHECK(context_ids(*o3) == std::vector<std::string>{a1.id, a2.id, ra.id, rd.id});
+
+    // A reply handed out again (a crash before its offset was committed) is not delivered twice.
+    f.send(ra, "cust-a");
+    auto probe = reply("cust-b", "ai:assistant", "one more");
+    f.send(probe, "cust-b");
+    REQUIRE(omnibus::test::wait_until([&] { return delivery.size() >= 5; }, 30s));
+    std::this_thread::sleep_for(300ms);
+    CHECK(delivery.size() == 5);
+    CHECK(omnibus::test::metric_value(reg, "omnibus_conversation_replies_total") == 5);
 }
