@@ -2,7 +2,9 @@
 // the public edge lands on omnibus.inbound (read with kcat), and a reply
 // written to omnibus.delivery by kcat, an independent client, is delivered to
 // a local fake Graph API with the configured token, then reported on
-// omnibus.events.
+// omnibus.events. Then through the pipeline: the message is routed to the AI outbox
+// with its customer, and the AI's reply on omnibus.replies, naming only the customer,
+// goes out on the channel the customer wrote on.
 #include <catch2/catch.hpp>
 
 #include <openssl/evp.h>
@@ -134,6 +136,41 @@ channels:
         10s, 200ms));
     CHECK(events.find("\"callback_data\":\"" + id + "\"") != std::string::npos);
     CHECK(events.find("\"message_id\":\"wamid.fake1\"") != std::string::npos);
+
+    // Through the pipeline: the message reached the AI outbox with its customer; the AI's reply,
+    // written to omnibus.replies with nothing but the customer id (no channel, no recipient),
+    // goes out on WhatsApp to the number the customer wrote from.
+    std::string routed;
+    REQUIRE(wait_until(
+        [&] {
+            routed = run_capture("kcat -C -b " + bootstrap + " -t omnibus.outbox.ai -o beginning -e -q -f '%s\\n' 2>&1");
+            return routed.find("Where is my order 1042?") != std::string::npos;
+        },
+        20s, 200ms));
+    static const std::regex customer_re(R"re("customer_id":"([^"]+)")re");
+    std::smatch cm;
+    REQUIRE(std::regex_search(routed, cm, customer_re));
+    const std::string customer = cm[1];
+    const std::string ai_id = "0190a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6e";
+    const std::string ai_reply = R"({"schema_version":1,"id":")" + ai_id +
+                                 R"(","direction":"outbound","sender":{"id":"ai:assistant"},"customer_id":")" +
+                                 customer +
+                                 R"(","content":{"type":"text","text":"It left the warehouse this morning."},)"
+                                 R"("received_at":"2026-11-25T12:01:00.000Z"})";
+    TempFile ai_value(ai_reply + "\n", ".json");
+    run_capture("kcat -P -b " + bootstrap + " -t omnibus.replies -k " + customer +
+                    " -H ce_specversion=1.0 -H ce_id=" + ai_id +
+                    " -H ce_source=/ai -H ce_type=com.omnibus.message.outbound"
+                    " -H ce_time=2026-11-25T12:01:00.000Z -H content-type=application/json < " +
+                    ai_value.path() + " 2>&1",
+                &rc);
+    REQUIRE(rc == 0);
+    REQUIRE(wait_until([&] { return graph.accepted() == 2; }, 30s));
+    const auto both = graph.received();
+    REQUIRE(both.size() == 2);
+    CHECK(both[1].to == "16505551234");
+    CHECK(both[1].text == "It left the warehouse this morning.");
+    CHECK(both[1].callback_data == ai_id);
 
     d.process().signal(SIGTERM);
     REQUIRE(d.process().wait_exit(10s));
