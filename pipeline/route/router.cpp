@@ -982,9 +982,9 @@ private:
                 if (!s) continue;
                 t.in = *s;
             } else if (test.IsMap()) {
-                bool ok = true, any = false;
+                bool ok = true;
+                const std::size_t errors_before = errors_.size();
                 for (auto& [op, x] : pairs(test, {"equals", "in", "not_in", "exists", "min", "max", "above", "below"}, w)) {
-                    any = true;
                     if (op == "equals") {
                         if (auto s = scalar(x, w + ".equals")) t.equals = *s; else ok = false;
                     } else if (op == "in" || op == "not_in") {
@@ -997,8 +997,8 @@ private:
                         (op == "min" ? t.min : op == "max" ? t.max : op == "above" ? t.above : t.below) = d;
                     }
                 }
-                if (!ok) continue;
-                if (!any) {
+                if (!ok || errors_.size() != errors_before) continue;
+                if (test.size() == 0) {
                     error(at(test), w + ": give a test (equals, in, not_in, exists, min, max, above, below)");
                     continue;
                 }
