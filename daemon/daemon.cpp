@@ -267,6 +267,7 @@ void Daemon::start_pipeline() {
     co.changelog_topic = kafka::changelog_topic(k, "history").name;
     co.outbox_topic = k.topic_prefix + "outbox.ai";
     co.delivery_topic = k.topic_prefix + "delivery";
+    co.human_outbox_topic = k.topic_prefix + "outbox.human";
     co.deadletter_topic = k.topic_prefix + "deadletter";
     co.store_dir = config_.state_dir + "/history";
     co.history = config_.pipeline.history;

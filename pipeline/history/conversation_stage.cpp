@@ -8,6 +8,7 @@
 #include "kafka/dead_letter.h"
 #include "kafka/log_reader.h"
 #include "pipeline/history/history_commands.h"
+#include "pipeline/history/customer_state.h"
 #include "pipeline/history/reply_channel.h"
 #include "log/log.h"
 
@@ -56,6 +57,13 @@ ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, Conve
     processed_ = &metrics.counter("omnibus_conversation_messages_total", "Messages added to a history and emitted");
     replies_ = &metrics.counter("omnibus_conversation_replies_total",
                                 "Replies added to a history and handed to the delivery topic");
+    routed_ai_ = &metrics.counter("omnibus_routed_messages_total", "Inbound messages routed, by outbox",
+                                  {{"target", "ai"}});
+    routed_human_ = &metrics.counter("omnibus_routed_messages_total", "Inbound messages routed, by outbox",
+                                     {{"target", "human"}});
+    handoffs_ = &metrics.counter("omnibus_conversation_handoffs_total",
+                                 "Take-overs, releases and escalations of conversations between the AI and humans");
+    if (!options_.router) options_.router = route::Router::builtin();
     duplicates_ = &metrics.counter("omnibus_conversation_duplicates_total",
                                    "Messages already in the history (reprocessed): nothing done again");
     forwarded_ = &metrics.counter("omnibus_conversation_forwarded_total",
@@ -265,6 +273,7 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
         if (attrs->type == kMoveType) return on_move(rec, part, shared_done);
         if (attrs->type == kImportType) return on_import(rec, part, shared_done);
         if (attrs->type == kEraseType) return on_erase(rec, part, shared_done);
+        if (attrs->type == kTakeoverType || attrs->type == kReleaseType) return on_handoff(rec, part, shared_done);
     }
     envelope::DecodeOptions dopt;
     dopt.channel_optional = true;  // replies may leave it to this stage
@@ -312,15 +321,18 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
     }
     std::vector<kafka::Record> out;
     std::optional<Change> change;
+    std::vector<Change> restore;  // what the store held before, put back when the output fails
     if (!seen) {
         const auto& h = options_.history;
         std::string conversation;
         std::int64_t started = at;
+        bool opened = false;
         if (auto last = store.last(customer); last && at - last->at_ms <= h.conversation_idle.count()) {
             conversation = last->conversation;
             started = last->conversation_started_ms;
         } else {
             conversation = envelope::new_id();
+            opened = true;
         }
         auto context = store.recent(customer, hkey, h.context_messages, h.context_bytes);
         change = store.put(entry_of(env, customer, conversation, started));
@@ -338,27 +350,52 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
             c.author = std::move(e.author);
             env.context.push_back(std::move(c));
         }
-        envelope::Route route;
-        route.target = envelope::RouteTarget::ai;
-        route.rule = "default";
-        env.route = std::move(route);
+        // Classify, then route with the customer's state (who owns the conversation).
+        const std::optional<std::string> old_state = store.state(customer);
+        CustomerState state;
+        if (old_state) {
+            if (auto decoded_state = decode_customer_state(*old_state)) state = std::move(*decoded_state);
+        }
+        const route::Router& router = *options_.router;
+        route::HandoffEvent ev;
+        ev.kind = route::HandoffEvent::Kind::customer_message;
+        ev.at = env.received_at;
+        state.handoff = route::apply(std::move(state.handoff), ev, router.handoff_policy());
+        if (options_.classify) options_.classify(env, state.language);
+        route::RouteContext ctx;
+        ctx.conversation = opened ? route::ConversationState::new_ : route::ConversationState::open;
+        ctx.handoff = &state.handoff;
+        ctx.now = std::chrono::system_clock::now();
+        const route::Decision decision = router.route(env, ctx);
+        env.route = decision.to_route();
+        if (env.language && !env.language->empty()) state.language = *env.language;
+        state.conversation = conversation;
+        if (std::string value = encode(state); value != old_state) {  // most messages change nothing
+            markers.push_back(store.put_state(customer, std::move(value)));
+            restore.push_back(Change{markers.back().key, old_state});
+        }
         kafka::Record routed = envelope::encode(env, customer);
-        routed.topic = options_.outbox_topic;
+        routed.topic = decision.target == envelope::RouteTarget::human ? options_.human_outbox_topic
+                                                                        : options_.outbox_topic;
+        (decision.target == envelope::RouteTarget::human ? routed_human_ : routed_ai_)->inc();
         out.push_back(std::move(routed));
     }
     for (auto& a : asks) out.push_back(std::move(a));
 
-    emit_then_log(part, std::move(out), std::move(change), std::move(markers), processed_, shared_done);
+    emit_then_log(part, std::move(out), std::move(change), std::move(markers), std::move(restore), processed_,
+                  shared_done);
 }
 
 void ConversationStage::emit_then_log(const std::shared_ptr<Partition>& part, std::vector<kafka::Record> out,
                                       std::optional<Change> change, std::vector<Change> markers,
-                                      metrics::Counter* processed, std::shared_ptr<kafka::Completion> shared_done) {
+                                      std::vector<Change> restore, metrics::Counter* processed,
+                                      std::shared_ptr<kafka::Completion> shared_done) {
     // First the emit (and the asks), then the changelog: see the top of conversation_stage.h.
     metrics::Counter* failures = output_failures_;
-    auto rollback = [part, change, markers] {
+    auto rollback = [part, change, markers, restore] {
         if (change) part->store->remove(change->key);
         for (const auto& m : markers) part->store->remove(m.key);
+        part->store->apply_changelog(restore);  // earlier values of keys that were overwritten
     };
     produce_all(std::move(out), part, [=, this](bool ok) {
         if (!ok) {
@@ -438,12 +475,98 @@ void ConversationStage::on_reply(const kafka::ConsumedRecord& rec, const std::sh
         if (!env.route) env.route.emplace();
         env.route->flags.push_back("outside_24h_window");
     }
+    // Who owns the conversation now: a human reply makes it the human's; an AI reply flagged
+    // cannot_help escalates it (and the human outbox gets the reply with the conversation, so
+    // an agent picks it up); resolved resets the AI's turn count.
+    const std::optional<std::string> old_state = store.state(customer);
+    CustomerState state;
+    if (old_state) {
+        if (auto decoded_state = decode_customer_state(*old_state)) state = std::move(*decoded_state);
+    }
+    auto has_flag = [&](std::string_view f) {
+        if (!env.route) return false;
+        for (const auto& x : env.route->flags)
+            if (x == f) return true;
+        return false;
+    };
+    route::HandoffEvent ev;
+    ev.at = env.received_at;
+    if (env.sender.id.starts_with("agent:")) {
+        ev.kind = route::HandoffEvent::Kind::human_reply;
+        ev.agent = env.sender.id;
+    } else {
+        ev.kind = route::HandoffEvent::Kind::ai_reply;
+        ev.cannot_help = has_flag("cannot_help");
+        ev.resolved = has_flag("resolved");
+    }
+    const route::Owner owner_before = state.handoff.owner;
+    state.handoff = route::apply(std::move(state.handoff), ev, options_.router->handoff_policy());
+    const bool escalated = ev.cannot_help && owner_before == route::Owner::ai && state.handoff.owner == route::Owner::human;
+    state.conversation = conversation;
+
+    std::vector<kafka::Record> records;
+    if (escalated) {
+        envelope::Envelope copy = env;
+        copy.route = envelope::Route{envelope::RouteTarget::human, "handoff:cannot_help", 1, std::nullopt, {"escalated"}};
+        auto context = store.recent(customer, hkey, options_.history.context_messages, options_.history.context_bytes);
+        copy.context.clear();
+        for (auto& e : context) {
+            envelope::ContextEntry c;
+            c.id = std::move(e.id);
+            c.direction = e.direction;
+            c.channel = std::move(e.channel_name);
+            c.text = std::move(e.text);
+            c.at = envelope::Timestamp(std::chrono::milliseconds(e.at_ms));
+            c.author = std::move(e.author);
+            copy.context.push_back(std::move(c));
+        }
+        kafka::Record h = envelope::encode(copy, customer);
+        h.topic = options_.human_outbox_topic;
+        records.push_back(std::move(h));
+        handoffs_->inc();
+    }
     std::optional<Change> change = store.put(entry_of(env, customer, conversation, started));
+    std::vector<Change> markers{store.put_state(customer, encode(state))};
+    std::vector<Change> restore{Change{markers.back().key, old_state}};
     kafka::Record out = envelope::encode(env, customer);
     out.topic = options_.delivery_topic;
-    std::vector<kafka::Record> records;
     records.push_back(std::move(out));
-    emit_then_log(part, std::move(records), std::move(change), {}, replies_, std::move(done));
+    emit_then_log(part, std::move(records), std::move(change), std::move(markers), std::move(restore), replies_,
+                  std::move(done));
+}
+
+void ConversationStage::on_handoff(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                                   std::shared_ptr<kafka::Completion> done) {
+    auto attrs = envelope::read_attribute_views(rec.record);
+    auto cmd = decode_handoff(rec.record.value, attrs.ok() && attrs->type == kTakeoverType);
+    if (!cmd.ok()) return dead_letter(rec, "bad_command", cmd.error().to_string(), done);
+    const std::string& customer = rec.record.key;
+    if (auto ref = options_.customer(customer); ref && ref->id != customer) {
+        forwarded_->inc();
+        kafka::Record fwd = rec.record;
+        fwd.key = ref->id;
+        fwd.topic = options_.input_topic;
+        fwd.partition = -1;
+        producer_.produce(std::move(fwd), [done](const kafka::DeliveryResult& r) { done->settle(r.ok()); });
+        return;
+    }
+    HistoryStore& store = *part->store;
+    if (!store.holds(customer))
+        return dead_letter(rec, "unknown_customer", "no history here for customer " + customer, done);
+    const std::optional<std::string> old_state = store.state(customer);
+    CustomerState state;
+    if (old_state) {
+        if (auto decoded_state = decode_customer_state(*old_state)) state = std::move(*decoded_state);
+    }
+    route::HandoffEvent ev;
+    ev.kind = cmd->takeover ? route::HandoffEvent::Kind::take_over : route::HandoffEvent::Kind::release;
+    ev.at = attrs.ok() ? attrs->time : envelope::now_ms();
+    ev.agent = "agent:" + cmd->agent;
+    state.handoff = route::apply(std::move(state.handoff), ev, options_.router->handoff_policy());
+    handoffs_->inc();
+    std::vector<Change> markers{store.put_state(customer, encode(state))};
+    std::vector<Change> restore{Change{markers.back().key, old_state}};
+    emit_then_log(part, {}, std::nullopt, std::move(markers), std::move(restore), nullptr, std::move(done));
 }
 
 void ConversationStage::on_move(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,

@@ -75,6 +75,7 @@
 #include "metrics/metrics.h"
 #include "pipeline/history/history_store.h"
 #include "pipeline/pipeline_settings.h"
+#include "pipeline/route/router.h"
 
 namespace omnibus::pipeline::history {
 
@@ -88,6 +89,7 @@ struct ConversationStageOptions {
     std::string input_topic;      // <prefix>pipeline.customer
     std::string changelog_topic;  // <prefix>changelog.history
     std::string outbox_topic;     // <prefix>outbox.ai
+    std::string human_outbox_topic;  // <prefix>outbox.human
     std::string delivery_topic;   // <prefix>delivery: replies, once appended, for the connectors
     std::string deadletter_topic; // <prefix>deadletter
     std::string store_dir;        // one store per partition under it: <store_dir>/<partition>
@@ -96,6 +98,12 @@ struct ConversationStageOptions {
     // for (itself unless merged) and the survivor's aliases; nullopt when it does not know
     // the id (yet, or any more: then the record's key is taken as it is).
     std::function<std::optional<CustomerRef>(std::string_view customer)> customer;
+    // The routing rules (route/router.h); null: the built-in rules (config/routing.yaml).
+    std::shared_ptr<const route::Router> router;
+    // Classification (consumer thread): sets language, language_confidence, intent, entities
+    // and sentiment on an inbound envelope; `previous_language` is the customer's last
+    // detected one ("" when none). Unset: messages are routed unclassified.
+    std::function<void(envelope::Envelope& env, const std::string& previous_language)> classify;
     // ce_source of the commands this stage writes, e.g. "/omnibus/instances/host:42".
     std::string source = "/omnibus/pipeline";
     std::chrono::milliseconds purge_interval{std::chrono::hours(1)};
@@ -168,9 +176,12 @@ private:
     // Produces `out`; once acknowledged, the change and markers to the changelog; once those
     // are acknowledged, `processed` (may be null) counts and the record is done. A failure
     // removes the change and markers from the store again and abandons the record.
+    // `restore`: earlier values (or tombstones) of overwritten keys among the markers.
     void emit_then_log(const std::shared_ptr<Partition>& part, std::vector<kafka::Record> out,
-                       std::optional<Change> change, std::vector<Change> markers, metrics::Counter* processed,
-                       std::shared_ptr<kafka::Completion> done);
+                       std::optional<Change> change, std::vector<Change> markers, std::vector<Change> restore,
+                       metrics::Counter* processed, std::shared_ptr<kafka::Completion> done);
+    void on_handoff(const kafka::ConsumedRecord& rec, const std::shared_ptr<Partition>& part,
+                    std::shared_ptr<kafka::Completion> done);
     void dead_letter(const kafka::ConsumedRecord& rec, std::string_view code, std::string reason,
                      std::shared_ptr<kafka::Completion> done);
     // Produces every record (changelog ones with the partition set); `then(true)` once all
@@ -185,6 +196,9 @@ private:
     metrics::Registry& metrics_;
     metrics::Counter* processed_;
     metrics::Counter* replies_;
+    metrics::Counter* routed_ai_;
+    metrics::Counter* routed_human_;
+    metrics::Counter* handoffs_;
     metrics::Counter* duplicates_;
     metrics::Counter* forwarded_;
     metrics::Counter* dead_letters_;

@@ -260,9 +260,10 @@ void HistoryStore::wipe() {
 void HistoryStore::apply_changelog(std::span<const Change> changes) {
     rocksdb::WriteBatch b;
     for (const auto& c : changes) {
-        // Only entries and absorbed markers are mirrored; anything else is not this store's.
+        // Only entries, absorbed markers and customer states are mirrored; anything else is
+        // not this store's.
         if (c.key.substr(0, kEntryPrefix.size()) != kEntryPrefix &&
-            c.key.substr(0, kAbsorbedPrefix.size()) != kAbsorbedPrefix)
+            c.key.substr(0, kAbsorbedPrefix.size()) != kAbsorbedPrefix && !c.key.starts_with("s/"))
             continue;
         if (c.value) b.Put(c.key, *c.value);
         else b.Delete(c.key);

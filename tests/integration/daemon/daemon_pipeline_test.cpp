@@ -261,11 +261,12 @@ TEST_CASE("one customer on WhatsApp, web chat and email has one history of three
         REQUIRE(r);
         CHECK(r->status == 404);
     }
-    // The history itself is gone from the store (and tombstoned on its changelog).
+    // The history itself is gone from the store (and tombstoned on its changelog): four
+    // entries and the customer's routing state.
     REQUIRE(wait_until(
         [&] {
             auto metrics = d.get("/metrics");
-            return metrics && metrics->body.find("omnibus_history_erased_total 4") != std::string::npos;
+            return metrics && metrics->body.find("omnibus_history_erased_total 5") != std::string::npos;
         },
         10s, 50ms));
 }

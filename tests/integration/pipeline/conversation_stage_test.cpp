@@ -32,6 +32,7 @@ constexpr const char* kChangelog = "omnibus.changelog.history";
 constexpr const char* kOutbox = "omnibus.outbox.ai";
 constexpr const char* kDead = "omnibus.deadletter";
 constexpr const char* kDelivery = "omnibus.delivery";
+constexpr const char* kHuman = "omnibus.outbox.human";
 
 envelope::Envelope message(std::string channel, std::string sender, std::string text, std::int64_t at_ms) {
     envelope::Envelope e;
@@ -54,6 +55,7 @@ struct Fixture {
         cluster.create_topic(kOutbox, 2);
         cluster.create_topic(kDead, 1);
         cluster.create_topic(kDelivery, 2);
+        cluster.create_topic(kHuman, 2);
         settings = settings_for(cluster);
     }
     ConversationStageOptions options(const std::string& store_dir) {
@@ -64,6 +66,7 @@ struct Fixture {
         o.outbox_topic = kOutbox;
         o.deadletter_topic = kDead;
         o.delivery_topic = kDelivery;
+        o.human_outbox_topic = kHuman;
         o.store_dir = store_dir;
         o.partition_count = 2;
         o.history.conversation_idle = std::chrono::minutes(30);
@@ -221,7 +224,8 @@ TEST_CASE("conversation stage: a stage that lost its disk restores the history f
     REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 31; }, 30s));
     REQUIRE(omnibus::test::wait_until(
         [&] { return omnibus::test::metric_value(reg, "omnibus_conversation_duplicates_total") == 3; }, 20s));
-    CHECK(omnibus::test::metric_value(reg, "omnibus_history_restored_records_total") == 30);
+    // 30 entries and each customer's state (written with their first message, unchanged since).
+    CHECK(omnibus::test::metric_value(reg, "omnibus_history_restored_records_total") == 33);
     auto all = out.envelopes();
     CHECK(all.size() == 31);
     const auto* o = out.find(all, next.id);
@@ -340,9 +344,9 @@ TEST_CASE("conversation stage: after a merge the survivor's history holds both, 
     // Erasure.
     REQUIRE(stage.erase_history({"cust-old"}, 10s));
     REQUIRE(omnibus::test::wait_until([&] { return !stage.messages("cust-old", MessageQuery{}); }, 30s));
-    // 8 entries and the absorbed marker, each tombstoned on the changelog.
+    // 8 entries, the absorbed marker and the customer's state, each tombstoned on the changelog.
     CHECK(omnibus::test::wait_until(
-        [&] { return omnibus::test::metric_value(reg, "omnibus_history_erased_total") == 9; }, 10s));
+        [&] { return omnibus::test::metric_value(reg, "omnibus_history_erased_total") == 10; }, 10s));
 }
 
 TEST_CASE("conversation stage: a reply goes out on the channel the customer last wrote on, unless its window is "
@@ -416,12 +420,16 @@ TEST_CASE("conversation stage: a reply goes out on the channel the customer last
     CHECK(page->entries[0].author == "agent:7");
     CHECK(page->entries[0].direction == envelope::Direction::outbound);
     CHECK(page->entries[1].author == "ai");
+    // Agent 7 answered cust-a: the conversation is theirs now, so the next message goes to the
+    // human outbox, with the replies in its context.
+    TopicReader human(f.settings, f.reg, kHuman);
     auto a3 = message("wa", "whatsapp:15550001", "thanks!", envelope::now_ms().time_since_epoch().count());
     f.send(a3, "cust-a");
-    REQUIRE(omnibus::test::wait_until([&] { return out.size() >= 6; }, 30s));
-    const auto routed3 = out.envelopes();
-    const auto* o3 = out.find(routed3, a3.id);
+    REQUIRE(omnibus::test::wait_until([&] { return human.size() >= 1; }, 30s));
+    const auto routed3 = human.envelopes();
+    const auto* o3 = human.find(routed3, a3.id);
     REQUIRE(o3);
+    CHECK(o3->route->rule == "handoff:human");
     CHECK(context_ids(*o3) == std::vector<std::string>{a1.id, a2.id, ra.id, rd.id});
 
     // A reply handed out again (a crash before its offset was committed) is not delivered twice.
@@ -432,4 +440,100 @@ TEST_CASE("conversation stage: a reply goes out on the channel the customer last
     std::this_thread::sleep_for(300ms);
     CHECK(delivery.size() == 5);
     CHECK(omnibus::test::metric_value(reg, "omnibus_conversation_replies_total") == 5);
+}
+
+TEST_CASE("conversation stage: routing by intent, a human who replied keeps the conversation until released, "
+          "an AI that cannot help escalates",
+          "[pipeline][history][integration]") {
+    Fixture f;
+    metrics::Registry reg;
+    auto opts = f.options(f.dir.path() + "/h");
+    // The classifier is tested on its own; here its result is what the text says.
+    std::vector<std::string> previous;
+    opts.classify = [&previous](envelope::Envelope& env, const std::string& prev) {
+        previous.push_back(prev);
+        env.language = "es";
+        env.language_confidence = 0.9;
+        const std::string& t = *env.content.text;
+        env.intent = envelope::Intent{t.find("persona") != std::string::npos ? "human_requested" : "order_status",
+                                      0.9, std::string("test")};
+    };
+    ConversationStage stage(f.settings, opts, f.producer, reg);
+    TopicReader ai(f.settings, f.reg, kOutbox);
+    TopicReader human(f.settings, f.reg, kHuman);
+    TopicReader delivery(f.settings, f.reg, kDelivery);
+    auto now = [] { return envelope::now_ms().time_since_epoch().count(); };
+
+    auto m1 = message("wa", "whatsapp:34600000001", "quiero hablar con una persona", now());
+    f.send(m1, "cust-es");
+    REQUIRE(omnibus::test::wait_until([&] { return human.size() >= 1; }, 30s));
+    auto h1 = human.envelopes();
+    REQUIRE(h1.size() == 1);
+    REQUIRE(h1[0].route);
+    CHECK(h1[0].route->target == envelope::RouteTarget::human);
+    CHECK(h1[0].route->rule == "human_requested");
+    CHECK(h1[0].route->queue == "es-general");
+    CHECK(h1[0].language == "es");
+
+    // An agent answers; the customer's next message, about anything, stays with the human.
+    auto r1 = reply("cust-es", "agent:7", "Hola, soy Ana.");
+    f.send(r1, "cust-es");
+    REQUIRE(omnibus::test::wait_until([&] { return delivery.size() >= 1; }, 30s));
+    auto m2 = message("wa", "whatsapp:34600000001", "¿dónde está mi pedido?", now());
+    f.send(m2, "cust-es");
+    REQUIRE(omnibus::test::wait_until([&] { return human.size() >= 2; }, 30s));
+    auto h2 = human.envelopes();
+    const auto* o2 = human.find(h2, m2.id);
+    REQUIRE(o2);
+    CHECK(o2->route->rule == "handoff:human");
+    CHECK(ai.size() == 0);
+
+    // The agent releases it: back to the AI.
+    f.producer.produce(handoff_record(kInput, HandoffCommand{false, "cust-es", "7", std::nullopt}, "/helpdesk"),
+                       nullptr);
+    auto m3 = message("wa", "whatsapp:34600000001", "¿y el envío?", now() + 1);
+    f.send(m3, "cust-es");
+    REQUIRE(omnibus::test::wait_until([&] { return ai.size() >= 1; }, 30s));
+    auto a3 = ai.envelopes();
+    REQUIRE(a3.size() == 1);
+    CHECK(a3[0].id == m3.id);
+    CHECK(a3[0].route->target == envelope::RouteTarget::ai);
+
+    // The AI says it cannot help: the reply is delivered and the human outbox gets it with the
+    // conversation; the next message goes to the human.
+    auto r2 = reply("cust-es", "ai:assistant", "Le paso con un compañero.");
+    r2.route = envelope::Route{envelope::RouteTarget::ai, std::nullopt, 0, std::nullopt, {"cannot_help"}};
+    f.send(r2, "cust-es");
+    REQUIRE(omnibus::test::wait_until([&] { return delivery.size() >= 2 && human.size() >= 3; }, 30s));
+    auto h3 = human.envelopes();
+    const auto* esc = human.find(h3, r2.id);
+    REQUIRE(esc);
+    CHECK(esc->route->rule == "handoff:cannot_help");
+    CHECK(esc->context.size() >= 4);
+    auto m4 = message("wa", "whatsapp:34600000001", "hola?", now() + 2);
+    f.send(m4, "cust-es");
+    REQUIRE(omnibus::test::wait_until([&] { return human.size() >= 4; }, 30s));
+    auto h4 = human.envelopes();
+    const auto* o4 = human.find(h4, m4.id);
+    REQUIRE(o4);
+    CHECK(o4->route->rule == "handoff:human");
+    CHECK(ai.size() == 1);
+
+    // The classifier was told the customer's previous language from the second message on.
+    REQUIRE(previous.size() == 4);
+    CHECK(previous[0].empty());
+    CHECK(previous[1] == "es");
+    CHECK(omnibus::test::metric_value(reg, "omnibus_conversation_handoffs_total") == 2);
+
+    // A stage restored from the changelog knows who holds the conversation.
+    stage.stop();
+    metrics::Registry reg2;
+    ConversationStage again(f.settings, f.options(f.dir.path() + "/h2"), f.producer, reg2);
+    auto m5 = message("wa", "whatsapp:34600000001", "sigo aquí", now() + 3);
+    f.send(m5, "cust-es");
+    REQUIRE(omnibus::test::wait_until([&] { return human.size() >= 5; }, 30s));
+    auto h5 = human.envelopes();
+    const auto* o5 = human.find(h5, m5.id);
+    REQUIRE(o5);
+    CHECK(o5->route->rule == "handoff:human");
 }
