@@ -20,6 +20,7 @@
 #include "log/log.h"
 #include "pipeline/history/conversation_stage.h"
 #include "pipeline/history/reply_intake.h"
+#include "pipeline/route/router.h"
 #include "pipeline/identity/identity_service.h"
 #include "pipeline/identity/resolve_stage.h"
 
@@ -273,6 +274,17 @@ void Daemon::start_pipeline() {
     co.history = config_.pipeline.history;
     co.partition_count = k.partitions;
     co.source = source;
+    if (!config_.pipeline.routing_rules_file.empty()) {
+        // Checked when the config was loaded; a file changed since then fails here, loudly.
+        auto rules = pipeline::route::Router::load_file(resolve_beside(config_path_, config_.pipeline.routing_rules_file));
+        if (!rules.ok()) {
+            lg.error("routing rules cannot be loaded", {{"problems", rules.report()}});
+            std::lock_guard lock(topics_mu_);
+            identity_error_ = "routing rules cannot be loaded: " + rules.report();
+            return;
+        }
+        co.router = rules.router;
+    }
     // The stages stop before the identity service (shutdown), so the pointer outlives them.
     co.customer = [svc](std::string_view id) -> std::optional<pipeline::history::CustomerRef> {
         auto c = svc->customer(id);

@@ -2,10 +2,12 @@
 #include "daemon/daemon_config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "connectors/registry.h"
 #include "phone/phone_normalizer.h"
+#include "pipeline/route/router.h"
 #include "edge/edge_config.h"
 #include "kafka/client_config.h"
 
@@ -201,6 +203,15 @@ config::Spec history_spec() {
     return s;
 }
 
+config::Spec routing_spec() {
+    config::Spec s("routing", "Routing rules: which outbox, priority and queue each message gets (docs/routing.md).");
+    s.string("rules_file")
+        .describe("A routing rules file (docs/routing.md), relative to this file's directory unless absolute. "
+                  "Unset: the built-in rules (config/routing.yaml). Checked at load: a bad rule is an error here.")
+        .example("/etc/omnibus/routing.yaml");
+    return s;
+}
+
 config::Spec pipeline_spec() {
     config::Spec s("pipeline",
                    "The pipeline stages between omnibus.inbound and the outboxes (docs/pipeline.md). The "
@@ -211,6 +222,7 @@ config::Spec pipeline_spec() {
                   "/v1/identities admin routes) start once the topics exist.");
     s.section(identity_spec());
     s.section(history_spec());
+    s.section(routing_spec());
     return s;
 }
 
@@ -296,13 +308,33 @@ pipeline::PipelineSettings pipeline_settings(const config::Section& p) {
     s.history.context_messages = static_cast<std::size_t>(h.integer("context_messages"));
     s.history.context_bytes = static_cast<std::size_t>(h.size("context_bytes"));
     s.history.retention = h.duration("retention");
+    if (const auto& r = p.section("routing"); r.has("rules_file")) s.routing_rules_file = r.string("rules_file");
     return s;
 }
 
 config::LoadResult load_daemon_config(const std::string& path, const connectors::Registry& registry,
                                       const config::LoadOptions& options) {
     config::Spec schema = daemon_schema(registry);
-    return config::load_file(path, schema, options);
+    config::LoadResult result = config::load_file(path, schema, options);
+    if (!result.ok()) return result;
+    // The routing rules file is part of the configuration: its problems are load errors too,
+    // each at its own FILE:LINE:COL.
+    const auto& routing = result.config->section("pipeline").section("routing");
+    if (routing.has("rules_file")) {
+        const std::string file = resolve_beside(path, routing.string("rules_file"));
+        auto rules = pipeline::route::Router::load_file(file);
+        if (!rules.ok()) {
+            for (auto& d : rules.errors) result.diagnostics.push_back(std::move(d));
+            result.config.reset();
+        }
+    }
+    return result;
+}
+
+std::string resolve_beside(const std::string& config_path, const std::string& file) {
+    if (file.empty() || file.front() == '/') return file;
+    const std::filesystem::path dir = std::filesystem::path(config_path).parent_path();
+    return (dir / file).string();
 }
 
 std::string summarize(const std::string& path, const DaemonConfig& cfg) {

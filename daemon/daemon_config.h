@@ -48,6 +48,10 @@ pipeline::PipelineSettings pipeline_settings(const config::Section& pipeline);
 config::LoadResult load_daemon_config(const std::string& path, const connectors::Registry& registry,
                                       const config::LoadOptions& options = {});
 
+// `file` as named in the config at `config_path`: absolute as it is, relative to the
+// config file's directory otherwise.
+std::string resolve_beside(const std::string& config_path, const std::string& file);
+
 // One line describing a valid config, e.g.
 // "config/quickstart.yaml: ok: kafka embedded, admin 127.0.0.1:9090, 0 channels".
 std::string summarize(const std::string& path, const DaemonConfig& cfg);

@@ -42,6 +42,9 @@ struct PipelineSettings {
     bool enabled = true;
     IdentitySettings identity;
     HistorySettings history;
+    // The routing rules file as configured (pipeline.routing.rules_file; relative to the config
+    // file, resolved by the daemon); empty: the built-in rules.
+    std::string routing_rules_file;
 };
 
 }  // namespace omnibus::pipeline
