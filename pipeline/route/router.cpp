@@ -607,12 +607,16 @@ private:
         for (const auto& item : n) {
             if (!count_node()) return;
             Rule r;
-            if (!rule(item, r)) continue;
-            if (auto [it, fresh] = names.emplace(r.name, r.position); !fresh) {
-                error(r.position, "rules: duplicate rule name " + quote(r.name) + "; first used at " +
-                                      std::to_string(it->second.line) + ":" + std::to_string(it->second.column));
-                continue;
+            const bool ok = rule(item, r);
+            // A rule with errors still claims its name, so a duplicate is reported in the same pass.
+            if (!r.name.empty()) {
+                if (auto [it, fresh] = names.emplace(r.name, r.position); !fresh) {
+                    error(r.position, "rules: duplicate rule name " + quote(r.name) + "; first used at " +
+                                          std::to_string(it->second.line) + ":" + std::to_string(it->second.column));
+                    continue;
+                }
             }
+            if (!ok) continue;
             if (catch_all) {
                 warning(r.position, "rule " + quote(r.name) + " is never reached: rule " + quote(*catch_all) +
                                         " before it matches every message");
@@ -724,12 +728,14 @@ private:
             return out;
         }
         for (auto& [k, v] : pairs(n, kMatchKeys, where + ": match")) {
-            if (auto c = condition(k, v, where + ": " + k, depth)) out.push_back(std::move(c));
+            if (auto c = condition(k, v, where, depth)) out.push_back(std::move(c));
         }
         return out;
     }
 
-    std::vector<ConditionPtr> condition_list(const YAML::Node& v, const std::string& what, int depth) {
+    std::vector<ConditionPtr> condition_list(const YAML::Node& v, const std::string& where, const std::string& key,
+                                             int depth) {
+        const std::string what = where + ": " + key;
         std::vector<ConditionPtr> out;
         if (!v.IsSequence() || v.size() == 0) {
             error(at(v), what + ": expected a non-empty list of condition mappings, got " + kind_of(v));
@@ -741,7 +747,7 @@ private:
                 error(at(item), what + ": expected a mapping of conditions, got " + kind_of(item));
                 continue;
             }
-            auto children = match_map(item, what, depth + 1);
+            auto children = match_map(item, where, depth + 1);
             if (children.size() == 1) {
                 out.push_back(std::move(children.front()));
             } else if (!children.empty()) {
@@ -752,7 +758,10 @@ private:
         return out;
     }
 
-    ConditionPtr condition(const std::string& key, const YAML::Node& v, const std::string& what, int depth) {
+    // `where` names the rule ("rule 'x'"); messages add the key. Nested
+    // combinators keep the rule's name rather than a path through them.
+    ConditionPtr condition(const std::string& key, const YAML::Node& v, const std::string& where, int depth) {
+        const std::string what = where + ": " + key;
         if (key == "channel_type" || key == "channel_name") {
             auto s = strings(v, what);
             return s ? detail::make_channel(key == "channel_name", *s) : nullptr;
@@ -826,7 +835,7 @@ private:
             return re ? detail::make_content(std::move(re), "text matches /" + *s + "/") : nullptr;
         }
         if (key == "all_of" || key == "any_of") {
-            auto children = condition_list(v, what, depth);
+            auto children = condition_list(v, where, key, depth);
             if (children.empty()) return nullptr;
             if (key == "all_of") return std::make_unique<detail::AllOf>("all of", std::move(children));
             return std::make_unique<detail::AnyOf>("any of", std::move(children));
@@ -836,7 +845,7 @@ private:
                 error(at(v), what + ": expected a mapping of conditions, got " + kind_of(v));
                 return nullptr;
             }
-            auto children = match_map(v, what, depth + 1);
+            auto children = match_map(v, where, depth + 1);
             if (children.empty()) return nullptr;
             ConditionPtr inner = children.size() == 1 ? std::move(children.front())
                                                       : std::make_unique<detail::AllOf>("all of", std::move(children));
