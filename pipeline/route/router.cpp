@@ -11,6 +11,7 @@
 #include "config/did_you_mean.h"
 #include "config/text_file.h"
 #include "config/value.h"
+#include "envelope/json.h"
 #include "pipeline/route/calendar.h"
 #include "pipeline/route/conditions.h"
 
@@ -204,13 +205,9 @@ Position position_of(const YAML::Mark& m) {
     return {m.line + 1, m.column + 1};
 }
 
-std::string quote(std::string_view text) {
-    constexpr std::size_t kMax = 60;
-    if (text.size() <= kMax) return "'" + std::string(text) + "'";
-    std::size_t cut = kMax;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    return "'" + std::string(text.substr(0, cut)) + "...'";
-}
+// Text from the file in a message: quoted, cut when long, control bytes and
+// broken UTF-8 shown as '?'.
+std::string quote(std::string_view text) { return "'" + json::excerpt(text, 60) + "'"; }
 
 std::string kind_of(const YAML::Node& n) {
     switch (n.Type()) {
