@@ -176,7 +176,7 @@ TEST_CASE("combinators: the keys of a match are all of, any_of, not, nesting", "
     CHECK(rule_of(*r, env) == "miss");
 }
 
-TEST_CASE("a rule without conditions matches everything, and without one the default is ai", "[route]") {
+TEST_CASE("a rule without conditions matches everything, without one the default is ai", "[route]") {
     LoadResult lr = Router::load_string("rules:\n  - name: only\n    match: {language: fr}\n    route: human\n", "r.yaml");
     REQUIRE(lr.ok());
     REQUIRE(lr.warnings.size() == 1);
