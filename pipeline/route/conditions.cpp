@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "envelope/json.h"
+
 namespace omnibus::pipeline::route::detail {
 
 namespace {
@@ -286,7 +288,7 @@ public:
 protected:
     std::string why(const Input& in, bool matched) const override {
         const std::string* v = value(in);
-        if (!v) return "customer has no " + key_ + (matched ? "" : "");
+        if (!v) return "customer has no " + key_;
         std::string s = "customer " + key_ + " is " + quoted(*v);
         if (numeric() && !as_number(*v)) return s + ", not a number";
         return s + (matched ? "" : ", which does not match");
@@ -483,7 +485,7 @@ protected:
         // The match itself, for the reader (a short excerpt, never the whole text).
         re2::StringPiece input(where);
         if (re_->Match(input, 0, input.size(), RE2::UNANCHORED, &found, 1)) {
-            return "found '" + std::string(found.data(), std::min<std::size_t>(found.size(), 60)) + "'";
+            return "found '" + json::excerpt(std::string_view(found.data(), found.size()), 60) + "'";
         }
         return "found";
     }

@@ -11,6 +11,7 @@
 #include "config/did_you_mean.h"
 #include "config/text_file.h"
 #include "config/value.h"
+#include "envelope/json.h"
 #include "pipeline/route/calendar.h"
 #include "pipeline/route/conditions.h"
 
@@ -204,13 +205,9 @@ Position position_of(const YAML::Mark& m) {
     return {m.line + 1, m.column + 1};
 }
 
-std::string quote(std::string_view text) {
-    constexpr std::size_t kMax = 60;
-    if (text.size() <= kMax) return "'" + std::string(text) + "'";
-    std::size_t cut = kMax;
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-    return "'" + std::string(text.substr(0, cut)) + "...'";
-}
+// Text from the file in a message: quoted, cut when long, control bytes and
+// broken UTF-8 shown as '?'.
+std::string quote(std::string_view text) { return "'" + json::excerpt(text, 60) + "'"; }
 
 std::string kind_of(const YAML::Node& n) {
     switch (n.Type()) {
@@ -607,12 +604,16 @@ private:
         for (const auto& item : n) {
             if (!count_node()) return;
             Rule r;
-            if (!rule(item, r)) continue;
-            if (auto [it, fresh] = names.emplace(r.name, r.position); !fresh) {
-                error(r.position, "rules: duplicate rule name " + quote(r.name) + "; first used at " +
-                                      std::to_string(it->second.line) + ":" + std::to_string(it->second.column));
-                continue;
+            const bool ok = rule(item, r);
+            // A rule with errors still claims its name, so a duplicate is reported in the same pass.
+            if (!r.name.empty()) {
+                if (auto [it, fresh] = names.emplace(r.name, r.position); !fresh) {
+                    error(r.position, "rules: duplicate rule name " + quote(r.name) + "; first used at " +
+                                          std::to_string(it->second.line) + ":" + std::to_string(it->second.column));
+                    continue;
+                }
             }
+            if (!ok) continue;
             if (catch_all) {
                 warning(r.position, "rule " + quote(r.name) + " is never reached: rule " + quote(*catch_all) +
                                         " before it matches every message");
@@ -724,12 +725,14 @@ private:
             return out;
         }
         for (auto& [k, v] : pairs(n, kMatchKeys, where + ": match")) {
-            if (auto c = condition(k, v, where + ": " + k, depth)) out.push_back(std::move(c));
+            if (auto c = condition(k, v, where, depth)) out.push_back(std::move(c));
         }
         return out;
     }
 
-    std::vector<ConditionPtr> condition_list(const YAML::Node& v, const std::string& what, int depth) {
+    std::vector<ConditionPtr> condition_list(const YAML::Node& v, const std::string& where, const std::string& key,
+                                             int depth) {
+        const std::string what = where + ": " + key;
         std::vector<ConditionPtr> out;
         if (!v.IsSequence() || v.size() == 0) {
             error(at(v), what + ": expected a non-empty list of condition mappings, got " + kind_of(v));
@@ -741,7 +744,7 @@ private:
                 error(at(item), what + ": expected a mapping of conditions, got " + kind_of(item));
                 continue;
             }
-            auto children = match_map(item, what, depth + 1);
+            auto children = match_map(item, where, depth + 1);
             if (children.size() == 1) {
                 out.push_back(std::move(children.front()));
             } else if (!children.empty()) {
@@ -752,7 +755,10 @@ private:
         return out;
     }
 
-    ConditionPtr condition(const std::string& key, const YAML::Node& v, const std::string& what, int depth) {
+    // `where` names the rule ("rule 'x'"); messages add the key. Nested
+    // combinators keep the rule's name rather than a path through them.
+    ConditionPtr condition(const std::string& key, const YAML::Node& v, const std::string& where, int depth) {
+        const std::string what = where + ": " + key;
         if (key == "channel_type" || key == "channel_name") {
             auto s = strings(v, what);
             return s ? detail::make_channel(key == "channel_name", *s) : nullptr;
@@ -826,7 +832,7 @@ private:
             return re ? detail::make_content(std::move(re), "text matches /" + *s + "/") : nullptr;
         }
         if (key == "all_of" || key == "any_of") {
-            auto children = condition_list(v, what, depth);
+            auto children = condition_list(v, where, key, depth);
             if (children.empty()) return nullptr;
             if (key == "all_of") return std::make_unique<detail::AllOf>("all of", std::move(children));
             return std::make_unique<detail::AnyOf>("any of", std::move(children));
@@ -836,7 +842,7 @@ private:
                 error(at(v), what + ": expected a mapping of conditions, got " + kind_of(v));
                 return nullptr;
             }
-            auto children = match_map(v, what, depth + 1);
+            auto children = match_map(v, where, depth + 1);
             if (children.empty()) return nullptr;
             ConditionPtr inner = children.size() == 1 ? std::move(children.front())
                                                       : std::make_unique<detail::AllOf>("all of", std::move(children));

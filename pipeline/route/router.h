@@ -28,7 +28,7 @@
 namespace omnibus::pipeline::route {
 
 // The customer's attributes from the identity profile: "tier" → "vip",
-// "lifetime_value" → "1250.50". Numbers are compared as decimal text.
+// "lifetime_value" → "1250.50". Numeric tests read the value as a decimal number.
 using CustomerAttributes = std::map<std::string, std::string, std::less<>>;
 
 // Where the conversation stands, from the history stage.
