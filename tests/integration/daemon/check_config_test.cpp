@@ -104,3 +104,33 @@ TEST_CASE("a missing file and a YAML syntax error are one clear message each") {
     CHECK(r.output.find(f.path() + ":") != std::string::npos);
     CHECK(r.output.find("1 problem") != std::string::npos);
 }
+
+TEST_CASE("a routing rules file is checked with the config: its problems at its own positions") {
+    TempFile rules(R"(version: 1
+rules:
+  - name: refunds
+    match:
+      intent: refund_please
+    route: human
+  - name: refunds
+    route: robot
+)");
+    TempFile f("kafka:\n  embedded: true\npipeline:\n  routing:\n    rules_file: " + rules.path() + "\n");
+    auto r = check(f.path());
+    CHECK(r.code == 1);
+    INFO(r.output);
+    CHECK(r.output.find(rules.path() + ":5:15:") != std::string::npos);  // unknown intent
+    CHECK(r.output.find(rules.path() + ":7:") != std::string::npos);     // the name again
+    CHECK(r.output.find(rules.path() + ":8:") != std::string::npos);     // no such route
+
+    // Relative to the config file; a good file passes.
+    TempFile good("version: 1\nrules:\n  - name: everything\n    route: ai\n");
+    const std::string name = good.path().substr(good.path().rfind('/') + 1);
+    TempFile g("kafka:\n  embedded: true\npipeline:\n  routing:\n    rules_file: " + name + "\n");
+    auto ok = check(g.path());
+    CHECK(ok.code == 0);
+    TempFile missing("kafka:\n  embedded: true\npipeline:\n  routing:\n    rules_file: /nonexistent/routing.yaml\n");
+    auto gone = check(missing.path());
+    CHECK(gone.code == 1);
+    CHECK(gone.output.find("/nonexistent/routing.yaml") != std::string::npos);
+}
