@@ -6,18 +6,23 @@
 // on the Daemon happen here.
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "config/reference.h"
+#include "config/text_file.h"
 #include "connectors/registry.h"
 #include "daemon/daemon.h"
 #include "daemon/daemon_config.h"
 #include "daemon/systemd_notify.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "pipeline/route/explain_input.h"
+#include "pipeline/route/router.h"
 
 // jemalloc reads this at its first allocation (MALLOC_CONF in the environment
 // still overrides it). Its default of four arenas per core gives eight here,
@@ -39,6 +44,8 @@ void usage(std::FILE* out) {
     std::fprintf(out,
                  "usage: omnibusd [--config FILE]      run the daemon (default %s)\n"
                  "       omnibusd --check-config FILE  validate FILE: every problem as FILE:LINE:COL: message\n"
+                 "       omnibusd --explain-route FILE.json [--config FILE] [--json]\n"
+                 "                                     which routing rule a message would hit, and why\n"
                  "       omnibusd --print-config-reference   the configuration reference (markdown)\n"
                  "       omnibusd --version\n",
                  kDefaultConfig);
@@ -53,6 +60,45 @@ int check_config(const std::string& path, const connectors::Registry& registry) 
         return 1;
     }
     std::printf("%s\n", daemon::summarize(path, daemon::to_daemon_config(*result.config)).c_str());
+    return 0;
+}
+
+// --explain-route: which rule a message would hit and why, with the rules of `config` (or the
+// built-in ones without a config). Exit 0 with the explanation, 1 when a file is bad.
+int explain_route(const std::string& file, const std::optional<std::string>& config,
+                  const connectors::Registry& registry, bool as_json) {
+    std::shared_ptr<const pipeline::route::Router> router = pipeline::route::Router::builtin();
+    if (config) {
+        auto result = daemon::load_daemon_config(*config, registry);
+        if (!result.ok()) {
+            std::fputs(result.report().c_str(), stderr);
+            return 1;
+        }
+        const auto settings = daemon::to_daemon_config(*result.config);
+        if (!settings.pipeline.routing_rules_file.empty()) {
+            auto rules = pipeline::route::Router::load_file(
+                daemon::resolve_beside(*config, settings.pipeline.routing_rules_file));
+            if (!rules.ok()) {
+                std::fputs(rules.report().c_str(), stderr);
+                return 1;
+            }
+            router = rules.router;
+        }
+    }
+    const auto content = config::read_text_file(file, 1 << 20);
+    if (!content.text) {
+        std::fprintf(stderr, "%s: cannot read: %s\n", file.c_str(), std::strerror(content.error));
+        return 1;
+    }
+    const std::string& text = *content.text;
+    auto input = pipeline::route::parse_explain_input(text, std::chrono::system_clock::now());
+    if (!input.ok()) {
+        std::fprintf(stderr, "%s: %s\n", file.c_str(), input.error().to_string().c_str());
+        return 1;
+    }
+    const auto explanation = router->explain(input->envelope, input->context);
+    const std::string out = as_json ? pipeline::route::to_json(explanation) + "\n" : pipeline::route::to_text(explanation);
+    std::fputs(out.c_str(), stdout);
     return 0;
 }
 
@@ -106,7 +152,10 @@ int run(const std::string& path, const connectors::Registry& registry) {
 
 int main(int argc, char** argv) {
     std::string config = kDefaultConfig;
-    enum class Mode { run, check, reference, version } mode = Mode::run;
+    bool config_given = false;
+    bool as_json = false;
+    std::string explain_file;
+    enum class Mode { run, check, reference, version, explain } mode = Mode::run;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&](const char* flag) -> std::string {
@@ -117,8 +166,11 @@ int main(int argc, char** argv) {
             }
             return argv[++i];
         };
-        if (a == "--config" || a == "-c") config = value("--config");
-        else if (a.rfind("--config=", 0) == 0) config = a.substr(9);
+        if (a == "--config" || a == "-c") config = value("--config"), config_given = true;
+        else if (a.rfind("--config=", 0) == 0) config = a.substr(9), config_given = true;
+        else if (a == "--explain-route") mode = Mode::explain, explain_file = value("--explain-route");
+        else if (a.rfind("--explain-route=", 0) == 0) mode = Mode::explain, explain_file = a.substr(16);
+        else if (a == "--json") as_json = true;
         else if (a == "--check-config") mode = Mode::check, config = value("--check-config");
         else if (a.rfind("--check-config=", 0) == 0) mode = Mode::check, config = a.substr(15);
         else if (a == "--print-config-reference") mode = Mode::reference;
@@ -144,6 +196,9 @@ int main(int argc, char** argv) {
             return 0;
         }
         case Mode::check: return check_config(config, registry);
+        case Mode::explain:
+            return explain_route(explain_file, config_given ? std::optional<std::string>(config) : std::nullopt,
+                                 registry, as_json);
         case Mode::run: return run(config, registry);
     }
     return 0;

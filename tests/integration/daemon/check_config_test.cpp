@@ -134,3 +134,32 @@ rules:
     CHECK(gone.code == 1);
     CHECK(gone.output.find("/nonexistent/routing.yaml") != std::string::npos);
 }
+
+TEST_CASE("omnibusd --explain-route shows the rule a message hits and why, with the configured rules or the built-in ones") {
+    TempFile msg(R"({"envelope": {"schema_version": 1, "id": "e-1", "channel": {"type": "whatsapp", "name": "wa"},
+ "direction": "inbound", "sender": {"id": "whatsapp:34600000001"},
+ "content": {"type": "text", "text": "quiero un reembolso YA o hago contracargo"},
+ "received_at": "2026-12-03T10:00:00Z", "platform": {"message_id": "wamid.1"}, "language": "es",
+ "intent": {"name": "return_refund", "confidence": 0.9}, "sentiment": {"label": "negative", "score": -0.8}},
+ "context": {"now": "2026-12-03T10:00:00Z"}})",
+                 ".json");
+    Process builtin({omnibusd_path(), "--explain-route", msg.path()});
+    REQUIRE(builtin.wait_exit(10s));
+    CHECK(builtin.exit_code() == 0);
+    CHECK(builtin.output().find("rule human_requested (line") != std::string::npos);
+    CHECK(builtin.output().find("found 'contracargo'") != std::string::npos);
+    CHECK(builtin.output().find("route: human rule=angry_refund priority=90 queue=es-returns") != std::string::npos);
+
+    TempFile rules("version: 1\nrules:\n  - name: all_to_people\n    route: human\n    priority: 5\n");
+    TempFile cfg("kafka:\n  embedded: true\npipeline:\n  routing:\n    rules_file: " + rules.path() + "\n");
+    Process mine({omnibusd_path(), "--explain-route", msg.path(), "--config", cfg.path(), "--json"});
+    REQUIRE(mine.wait_exit(10s));
+    CHECK(mine.exit_code() == 0);
+    CHECK(mine.output().find(R"("route":{"target":"human","rule":"all_to_people","priority":5)") != std::string::npos);
+
+    TempFile bad("{\"envelope\": 3}", ".json");
+    Process refused({omnibusd_path(), "--explain-route", bad.path()});
+    REQUIRE(refused.wait_exit(10s));
+    CHECK(refused.exit_code() == 1);
+    CHECK(refused.output().find(bad.path() + ": ") != std::string::npos);
+}
