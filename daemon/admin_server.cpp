@@ -147,6 +147,7 @@ void AdminServer::route(const std::string& method, const std::string& pattern, A
     else if (method == "POST") server_->Post(pattern, h);
     else if (method == "PUT") server_->Put(pattern, h);
     else if (method == "DELETE") server_->Delete(pattern, h);
+    else if (method == "PATCH") server_->Patch(pattern, h);
     else throw std::invalid_argument("unsupported method " + method);
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "envelope/id.h"
 #include "envelope/json.h"
 #include "envelope/timestamp.h"
 #include "pipeline/history/conversation_stage.h"
@@ -24,6 +25,7 @@ namespace id = pipeline::identity;
 constexpr const char* kIdentityRoute = R"(/v1/identities/(.+))";
 constexpr const char* kCustomerRoute = R"(/v1/customers/([^/]+))";
 constexpr const char* kCustomerIdentitiesRoute = R"(/v1/customers/([^/]+)/identities)";
+constexpr const char* kCustomerAttributesRoute = R"(/v1/customers/([^/]+)/attributes)";
 constexpr const char* kCustomerIdentityRoute = R"(/v1/customers/([^/]+)/identities/(.+))";
 constexpr const char* kCustomerMessagesRoute = R"(/v1/customers/([^/]+)/messages)";
 
@@ -128,6 +130,13 @@ void write_profile(json::Writer& w, const id::Customer& c) {
     json::write_string(w, envelope::format_rfc3339(envelope::Timestamp(std::chrono::milliseconds(c.created_ms))));
     write_strings(w, "identities", c.identities);
     write_strings(w, "aliases", c.aliases);
+    json::write_key(w, "attributes");
+    w.StartObject();
+    for (const auto& [name, value] : c.attributes) {
+        json::write_key(w, name);
+        json::write_string(w, value);
+    }
+    w.EndObject();
 }
 
 // Customer ids in paths: what a request on the log accepts (identity.h's decode_request).
@@ -289,6 +298,7 @@ void CustomerApi::register_routes(AdminServer& server) {
     server.route("GET", kIdentityRoute, [this](const AdminRequest& r) { return get_identity(r); });
     server.route("POST", kCustomerIdentitiesRoute, [this](const AdminRequest& r) { return link(r); });
     server.route("DELETE", kCustomerIdentityRoute, [this](const AdminRequest& r) { return unlink(r); });
+    server.route("PATCH", kCustomerAttributesRoute, [this](const AdminRequest& r) { return set_attributes(r); });
     server.route("GET", kCustomerMessagesRoute, [this](const AdminRequest& r) { return messages(r); });
     server.route("GET", kCustomerRoute, [this](const AdminRequest& r) { return get_customer(r); });
     server.route("DELETE", kCustomerRoute, [this](const AdminRequest& r) { return erase(r); });
@@ -437,6 +447,40 @@ AdminResponse CustomerApi::unlink(const AdminRequest& req) const {
     r.op = id::Op::unlink;
     r.customer = target->id;
     r.identities = {identity};
+    auto s = submit_and_wait(with_identity_, std::move(r), options_.wait);
+    if (!s.had_service) return not_ready();
+    if (!s.outcome) return timed_out();
+    if (!s.outcome->ok) return refused(*s.outcome);
+    return changed(with_identity_, *s.outcome);
+}
+
+// PATCH /v1/customers/<id>/attributes {"tier": "vip", "old": null}: a JSON merge patch of
+// string values (null removes), applied through the identity log so every instance has it.
+AdminResponse CustomerApi::set_attributes(const AdminRequest& req) const {
+    if (req.matches.size() < 2) return error(404, "not found");
+    if (!with_identity_([](id::IdentityService&) {})) return not_ready();
+    json::LocalDocument<2048> doc;
+    json::ParseError perr;
+    if (!json::parse(req.body, doc, json::Limits{32 * 1024, 4}, &perr))
+        return error(400, "body: not JSON: " + perr.message);
+    const json::Value& o = doc.doc();
+    if (!o.IsObject() || o.MemberCount() == 0)
+        return error(400, "body: expected a JSON object of attributes, e.g. {\"tier\": \"vip\"}");
+    id::Request r;
+    r.op = id::Op::attributes;
+    for (auto m = o.MemberBegin(); m != o.MemberEnd(); ++m) {
+        const std::string name(json::view(m->name));
+        if (m->value.IsNull()) r.attributes[name] = std::nullopt;
+        else if (m->value.IsString()) r.attributes[name] = std::string(json::view(m->value));
+        else return error(400, name + ": expected a string or null, got " + json::type_name(m->value));
+    }
+    AdminResponse failure;
+    auto target = customer_in_path(with_identity_, req.matches[1], failure);
+    if (!target) return failure;
+    r.customer = target->id;
+    r.id = envelope::new_id();
+    // The log's own checks (names, sizes, count) answer 400 before anything is appended.
+    if (auto checked = id::decode_request(id::encode(r)); !checked.ok()) return error(400, checked.error().to_string());
     auto s = submit_and_wait(with_identity_, std::move(r), options_.wait);
     if (!s.had_service) return not_ready();
     if (!s.outcome) return timed_out();

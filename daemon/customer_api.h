@@ -61,6 +61,7 @@ public:
     AdminResponse get_customer(const AdminRequest& req) const;
     AdminResponse link(const AdminRequest& req) const;
     AdminResponse unlink(const AdminRequest& req) const;
+    AdminResponse set_attributes(const AdminRequest& req) const;
     AdminResponse erase(const AdminRequest& req) const;
     AdminResponse messages(const AdminRequest& req) const;
 

@@ -289,7 +289,7 @@ void Daemon::start_pipeline() {
     co.customer = [svc](std::string_view id) -> std::optional<pipeline::history::CustomerRef> {
         auto c = svc->customer(id);
         if (!c) return std::nullopt;
-        return pipeline::history::CustomerRef{c->id, c->aliases};
+        return pipeline::history::CustomerRef{c->id, c->aliases, {c->attributes.begin(), c->attributes.end()}};
     };
     if (k.embedded) {
         // As with the identity store: the embedded cluster's changelog is new at every start.

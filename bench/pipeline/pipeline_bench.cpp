@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
     co.customer = [&identity](std::string_view id) -> std::optional<pipeline::history::CustomerRef> {
         auto c = identity.customer(id);
         if (!c) return std::nullopt;
-        return pipeline::history::CustomerRef{c->id, c->aliases};
+        return pipeline::history::CustomerRef{c->id, c->aliases, {c->attributes.begin(), c->attributes.end()}};
     };
     pipeline::history::ConversationStage conversation(s, co, producer, reg);
     pipeline::identity::ResolveStage resolve(

@@ -289,7 +289,11 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
     const std::string& customer = rec.record.key;
     std::vector<kafka::Record> asks;  // history.move for aliases not asked yet
     std::vector<Change> markers;
+    route::CustomerAttributes attributes;
+    bool known_customer = false;
     if (auto ref = options_.customer(customer)) {
+        known_customer = true;
+        attributes = std::move(ref->attributes);
         if (ref->id != customer) {
             // Merged away: the survivor's partition keeps the history now.
             forwarded_->inc();
@@ -365,6 +369,7 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
         route::RouteContext ctx;
         ctx.conversation = opened ? route::ConversationState::new_ : route::ConversationState::open;
         ctx.handoff = &state.handoff;
+        if (known_customer) ctx.customer = &attributes;
         ctx.now = std::chrono::system_clock::now();
         const route::Decision decision = router.route(env, ctx);
         env.route = decision.to_route();

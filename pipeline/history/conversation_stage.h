@@ -82,6 +82,7 @@ namespace omnibus::pipeline::history {
 struct CustomerRef {
     std::string id;                    // the survivor
     std::vector<std::string> aliases;  // customers merged into it
+    route::CustomerAttributes attributes;  // the survivor's (PATCH /v1/customers/<id>/attributes)
 };
 
 struct ConversationStageOptions {

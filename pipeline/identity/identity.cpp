@@ -63,6 +63,7 @@ std::optional<Op> parse_op(std::string_view s) {
     if (s == "link") return Op::link;
     if (s == "unlink") return Op::unlink;
     if (s == "erase") return Op::erase;
+    if (s == "attributes") return Op::attributes;
     return std::nullopt;
 }
 
@@ -91,6 +92,8 @@ void merge_into(Customer& into, Customer& from, Store& store, Outcome& out) {
     }
     add_unique(into.aliases, from.id);
     for (const auto& req : from.requests) add_unique(into.requests, req);
+    for (auto& [name, value] : from.attributes) into.attributes.try_emplace(name, std::move(value));
+    from.attributes.clear();
     from.merged_into = into.id;
     from.identities.clear();
     from.aliases.clear();
@@ -204,6 +207,31 @@ Outcome apply_unlink(const Request& r, Store& store) {
     return out;
 }
 
+bool valid_attribute_name(std::string_view s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    return true;
+}
+
+bool valid_attribute_value(std::string_view s) { return s.size() <= 256 && json::is_valid_utf8(s); }
+
+Outcome apply_attributes(const Request& r, Store& store) {
+    auto target = resolve(store, r.customer);
+    if (!target) return rejected("no customer " + r.customer);
+    for (const auto& [name, value] : r.attributes) {
+        if (value) target->attributes[name] = *value;
+        else target->attributes.erase(name);
+    }
+    if (target->attributes.size() > kMaxAttributes)
+        return rejected("a customer would have more than " + std::to_string(kMaxAttributes) + " attributes");
+    add_unique(target->requests, r.id);  // an erasure tombstones it: attributes are personal data
+    store.put_customer(*target);
+    Outcome o;
+    o.customer = target->id;
+    return o;
+}
+
 Outcome apply_erase(const Request& r, Store& store) {
     auto target = resolve(store, r.customer);
     if (!target) return rejected("unknown customer " + r.customer);
@@ -285,6 +313,7 @@ std::string_view op_name(Op op) {
         case Op::link: return "link";
         case Op::unlink: return "unlink";
         case Op::erase: return "erase";
+        case Op::attributes: return "attributes";
     }
     return "?";
 }
@@ -306,6 +335,16 @@ std::string encode(const Request& r) {
         json::write_string(w, r.customer);
     }
     if (!r.identities.empty()) write_strings(w, "identities", r.identities);
+    if (!r.attributes.empty()) {
+        json::write_key(w, "attributes");
+        w.StartObject();
+        for (const auto& [name, value] : r.attributes) {
+            json::write_key(w, name);
+            if (value) json::write_string(w, *value);
+            else w.Null();
+        }
+        w.EndObject();
+    }
     json::write_key(w, "at_ms");
     w.Int64(r.at_ms);
     if (!r.origin.empty()) {
@@ -357,7 +396,29 @@ envelope::Result<Request> decode_request(std::string_view text) {
     if (r.op == Op::observe && n == 0) return field_error(ErrorCode::missing_field, "identities", "observe needs one at least");
     if ((r.op == Op::link || r.op == Op::unlink) && n != 1)
         return field_error(ErrorCode::bad_value, "identities", std::string(op_name(r.op)) + " takes exactly one");
-    if (r.op == Op::erase && n != 0) return field_error(ErrorCode::bad_value, "identities", "erase takes none");
+    if ((r.op == Op::erase || r.op == Op::attributes) && n != 0)
+        return field_error(ErrorCode::bad_value, "identities", std::string(op_name(r.op)) + " takes none");
+    if (const json::Value* a = member(o, "attributes")) {
+        if (!a->IsObject()) return field_error(ErrorCode::wrong_type, "attributes", "expected an object");
+        if (a->MemberCount() > kMaxAttributes) return field_error(ErrorCode::bad_value, "attributes", "too many");
+        for (auto m = a->MemberBegin(); m != a->MemberEnd(); ++m) {
+            std::string_view name = json::view(m->name);
+            if (!valid_attribute_name(name))
+                return field_error(ErrorCode::bad_value, "attributes", "bad name " + json::excerpt(name));
+            if (m->value.IsNull()) {
+                r.attributes[std::string(name)] = std::nullopt;
+            } else if (m->value.IsString() && valid_attribute_value(json::view(m->value))) {
+                r.attributes[std::string(name)] = std::string(json::view(m->value));
+            } else {
+                return field_error(ErrorCode::bad_value, "attributes",
+                                   std::string(name) + ": expected a string of at most 256 bytes, or null");
+            }
+        }
+    }
+    if (r.op == Op::attributes && r.attributes.empty())
+        return field_error(ErrorCode::missing_field, "attributes", "attributes needs one at least");
+    if (r.op != Op::attributes && !r.attributes.empty())
+        return field_error(ErrorCode::bad_value, "attributes", "only the attributes op takes them");
     if (const json::Value* at = member(o, "at_ms")) {
         if (!at->IsInt64()) return field_error(ErrorCode::wrong_type, "at_ms", "expected an integer");
         r.at_ms = at->GetInt64();
@@ -389,6 +450,15 @@ std::string encode(const Customer& c) {
     write_strings(w, "identities", c.identities);
     write_strings(w, "aliases", c.aliases);
     write_strings(w, "requests", c.requests);
+    if (!c.attributes.empty()) {
+        json::write_key(w, "attributes");
+        w.StartObject();
+        for (const auto& [name, value] : c.attributes) {
+            json::write_key(w, name);
+            json::write_string(w, value);
+        }
+        w.EndObject();
+    }
     w.EndObject();
     return {buf.GetString(), buf.GetSize()};
 }
@@ -423,6 +493,13 @@ std::optional<Customer> decode_customer(std::string_view text) {
     };
     if (!strings("identities", c.identities) || !strings("aliases", c.aliases) || !strings("requests", c.requests))
         return std::nullopt;
+    if (const json::Value* a = member(o, "attributes")) {
+        if (!a->IsObject()) return std::nullopt;
+        for (auto m = a->MemberBegin(); m != a->MemberEnd(); ++m) {
+            if (!m->value.IsString()) return std::nullopt;
+            c.attributes.emplace(json::view(m->name), json::view(m->value));
+        }
+    }
     return c;
 }
 
@@ -441,6 +518,7 @@ Outcome apply(const Request& r, std::int64_t seq, Store& store) {
         case Op::link: return apply_link(r, store);
         case Op::unlink: return apply_unlink(r, store);
         case Op::erase: return apply_erase(r, store);
+        case Op::attributes: return apply_attributes(r, store);
     }
     return rejected("unknown op");
 }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,7 +58,11 @@ std::optional<std::string> normalize_email(std::string_view address, const Email
 
 // ---- requests on the identity log ---------------------------------------------------------
 
-enum class Op : std::uint8_t { observe, link, unlink, erase };
+enum class Op : std::uint8_t { observe, link, unlink, erase, attributes };
+
+// Customer attributes (routing reads them: "tier" → "vip", "lifetime_value" → "2500"): at most
+// kMaxAttributes per customer, names of [a-z0-9_] (1..64), values of UTF-8 up to 256 bytes.
+inline constexpr std::size_t kMaxAttributes = 32;
 std::string_view op_name(Op op);
 
 struct Request {
@@ -69,6 +74,8 @@ struct Request {
     std::vector<std::string> identities;
     std::int64_t at_ms = 0;  // when it was made (ms since the epoch)
     std::string origin;      // who asked: an instance id, "admin"; for logs and events
+    // attributes: the values to set; nullopt removes the attribute. Other ops: empty.
+    std::map<std::string, std::optional<std::string>> attributes;
 
     friend bool operator==(const Request&, const Request&) = default;
 };
@@ -93,6 +100,7 @@ struct Customer {
     // Ids of the requests that named this customer or its identities: an erasure tombstones
     // their records on the log so that compaction removes the personal data in them.
     std::vector<std::string> requests;
+    std::map<std::string, std::string> attributes;  // survivor only; a merge keeps the survivor's
 
     friend bool operator==(const Customer&, const Customer&) = default;
 };

@@ -74,7 +74,7 @@ struct Fixture {
         o.history.context_bytes = 4096;
         o.customer = [this](std::string_view c) -> std::optional<CustomerRef> {
             std::lock_guard lock(merged_mu);
-            CustomerRef ref{std::string(c), {}};
+            CustomerRef ref{std::string(c), {}, {}};
             if (auto it = merged.find(ref.id); it != merged.end()) ref.id = it->second;
             for (const auto& [alias, into] : merged)
                 if (into == ref.id) ref.aliases.push_back(alias);

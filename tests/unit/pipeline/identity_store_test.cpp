@@ -14,7 +14,7 @@ using omnibus::test::ScratchDir;
 namespace {
 
 Request observe(std::string id, std::string proposed, std::vector<std::string> identities) {
-    return Request{Op::observe, std::move(id), std::move(proposed), std::move(identities), 1000, "test"};
+    return Request{Op::observe, std::move(id), std::move(proposed), std::move(identities), 1000, "test", {}};
 }
 
 }  // namespace
@@ -41,7 +41,7 @@ TEST_CASE("identity store: batches apply with their offset, survive a reopen, sk
 
         // Offsets already applied are skipped (a reader that re-reads after a restart).
         std::vector<LogEntry> again{{2, observe("r2", "c-b", {"email:ana@example.com"})},
-                                    {3, Request{Op::link, "r3", "c-b", {"phone:+1555"}, 2000, "admin"}}};
+                                    {3, Request{Op::link, "r3", "c-b", {"phone:+1555"}, 2000, "admin", {}}}};
         auto o2 = s.apply(again, 6000);
         REQUIRE(o2.size() == 1);
         CHECK(o2[0].first == 3);
@@ -79,7 +79,7 @@ TEST_CASE("identity store: the same log gives the same state as the in-memory st
         std::sort(ids.begin(), ids.end());
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
         Request r = pick(20) == 0 && off > 10
-                        ? Request{Op::erase, "r" + std::to_string(off), "c" + std::to_string(pick(static_cast<int>(off))), {}, 1, "t"}
+                        ? Request{Op::erase, "r" + std::to_string(off), "c" + std::to_string(pick(static_cast<int>(off))), {}, 1, "t", {}}
                         : observe("r" + std::to_string(off), "c" + std::to_string(off), ids);
         (void)apply(r, off, memory);
         batch.push_back({off, r});

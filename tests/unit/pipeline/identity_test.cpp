@@ -54,16 +54,16 @@ struct Instance {
 };
 
 Request observe(std::string id, std::string proposed, std::vector<std::string> identities, std::int64_t at = 1000) {
-    return Request{Op::observe, std::move(id), std::move(proposed), std::move(identities), at, "test"};
+    return Request{Op::observe, std::move(id), std::move(proposed), std::move(identities), at, "test", {}};
 }
 Request link(std::string id, std::string customer, std::string identity) {
-    return Request{Op::link, std::move(id), std::move(customer), {std::move(identity)}, 2000, "admin"};
+    return Request{Op::link, std::move(id), std::move(customer), {std::move(identity)}, 2000, "admin", {}};
 }
 Request unlink(std::string id, std::string customer, std::string identity) {
-    return Request{Op::unlink, std::move(id), std::move(customer), {std::move(identity)}, 3000, "admin"};
+    return Request{Op::unlink, std::move(id), std::move(customer), {std::move(identity)}, 3000, "admin", {}};
 }
 Request erase(std::string id, std::string customer) {
-    return Request{Op::erase, std::move(id), std::move(customer), {}, 4000, "admin"};
+    return Request{Op::erase, std::move(id), std::move(customer), {}, 4000, "admin", {}};
 }
 
 }  // namespace
@@ -138,7 +138,7 @@ TEST_CASE("requests round-trip through JSON and bad ones are refused with the fi
 }
 
 TEST_CASE("customers round-trip through JSON", "[pipeline][identity]") {
-    Customer c{"c-1", 7, 1700000000000, std::nullopt, {"whatsapp:1", "phone:+1"}, {"c-9"}, {"r1", "r2"}};
+    Customer c{"c-1", 7, 1700000000000, std::nullopt, {"whatsapp:1", "phone:+1"}, {"c-9"}, {"r1", "r2"}, {}};
     CHECK(decode_customer(encode(c)) == c);
     c.merged_into = "c-0";
     CHECK(decode_customer(encode(c)) == c);
@@ -375,4 +375,57 @@ TEST_CASE("every instance reaches the same state from the same log, also after a
         REQUIRE(c);
         CHECK(std::find(c->identities.begin(), c->identities.end(), ident) != c->identities.end());
     }
+}
+
+TEST_CASE("attributes: set and removed through the log, kept by the survivor of a merge, checked", "[pipeline][identity]") {
+    Log log;
+    Instance a;
+    auto attrs = [](std::string id, std::string customer, std::map<std::string, std::optional<std::string>> values) {
+        Request r{Op::attributes, std::move(id), std::move(customer), {}, 5000, "admin", std::move(values)};
+        return r;
+    };
+    log.append(observe("r1", "c-old", {"whatsapp:1", "phone:+1"}));
+    log.append(observe("r2", "c-young", {"email:a@example.com"}));
+    log.append(attrs("r3", "c-old", {{"tier", "gold"}, {"lifetime_value", "1200"}}));
+    log.append(attrs("r4", "c-young", {{"tier", "vip"}, {"locale", "es-ES"}}));
+    log.append(attrs("r5", "c-old", {{"lifetime_value", std::nullopt}}));
+    log.append(attrs("r6", "c-nobody", {{"tier", "vip"}}));
+    a.catch_up(log);
+    auto old = resolve(a.store, "c-old");
+    REQUIRE(old);
+    CHECK(old->attributes == std::map<std::string, std::string>{{"tier", "gold"}});
+    CHECK_FALSE(a.outcomes["r6"].ok);
+
+    // The two turn out to be one: the survivor keeps its own tier and gains the alias's locale.
+    log.append(link("r7", "c-old", "email:a@example.com"));
+    a.catch_up(log);
+    auto merged = resolve(a.store, "c-young");
+    REQUIRE(merged);
+    CHECK(merged->id == "c-old");
+    CHECK(merged->attributes == std::map<std::string, std::string>{{"tier", "gold"}, {"locale", "es-ES"}});
+    // Another instance applying the same log agrees, and the customer record round-trips.
+    Instance b;
+    b.catch_up(log);
+    CHECK(resolve(b.store, "c-old") == merged);
+    CHECK(decode_customer(encode(*merged)) == merged);
+
+    // Attribute requests are the erasure's to tombstone: they hold personal data.
+    log.append(erase("r8", "c-old"));
+    a.catch_up(log);
+    const auto& erased = a.outcomes["r8"].tombstone_requests;
+    CHECK(std::find(erased.begin(), erased.end(), "r3") != erased.end());
+    CHECK(std::find(erased.begin(), erased.end(), "r4") != erased.end());
+
+    // Decoding refuses what the log must never hold.
+    auto text = [&](std::map<std::string, std::optional<std::string>> values) {
+        return encode(attrs("r9", "c-1", std::move(values)));
+    };
+    CHECK(decode_request(text({{"tier", "vip"}})).ok());
+    CHECK_FALSE(decode_request(text({{"Tier", "vip"}})).ok());
+    CHECK_FALSE(decode_request(text({{"tier", std::string(300, 'x')}})).ok());
+    CHECK_FALSE(decode_request(text({})).ok());
+    std::map<std::string, std::optional<std::string>> many;
+    for (int i = 0; i < 40; ++i) many["a" + std::to_string(i)] = "x";
+    CHECK_FALSE(decode_request(text(many)).ok());
+    CHECK_FALSE(decode_request(R"({"v":1,"op":"link","id":"r","customer":"c","identities":["email:a@b.co"],"attributes":{"tier":"x"}})").ok());
 }
