@@ -20,6 +20,7 @@
 #include "log/log.h"
 #include "pipeline/history/conversation_stage.h"
 #include "pipeline/history/reply_intake.h"
+#include "pipeline/classify/classifier.h"
 #include "pipeline/route/router.h"
 #include "pipeline/identity/identity_service.h"
 #include "pipeline/identity/resolve_stage.h"
@@ -274,6 +275,23 @@ void Daemon::start_pipeline() {
     co.history = config_.pipeline.history;
     co.partition_count = k.partitions;
     co.source = source;
+    {
+        std::shared_ptr<const pipeline::classify::Classifier> classifier = pipeline::classify::Classifier::builtin();
+        if (!config_.pipeline.classify_rules_file.empty()) {
+            auto rules = pipeline::classify::Classifier::load_file(
+                resolve_beside(config_path_, config_.pipeline.classify_rules_file));
+            if (!rules.ok()) {
+                lg.error("classification rules cannot be loaded", {{"problems", rules.report()}});
+                std::lock_guard lock(topics_mu_);
+                identity_error_ = "classification rules cannot be loaded: " + rules.report();
+                return;
+            }
+            classifier = rules.classifier;
+        }
+        co.classify = [classifier](envelope::Envelope& env, const std::string& previous) {
+            classifier->apply(env, previous);
+        };
+    }
     if (!config_.pipeline.routing_rules_file.empty()) {
         // Checked when the config was loaded; a file changed since then fails here, loudly.
         auto rules = pipeline::route::Router::load_file(resolve_beside(config_path_, config_.pipeline.routing_rules_file));

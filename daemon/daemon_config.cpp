@@ -7,6 +7,7 @@
 
 #include "connectors/registry.h"
 #include "phone/phone_normalizer.h"
+#include "pipeline/classify/classifier.h"
 #include "pipeline/route/router.h"
 #include "edge/edge_config.h"
 #include "kafka/client_config.h"
@@ -212,6 +213,15 @@ config::Spec routing_spec() {
     return s;
 }
 
+config::Spec classify_spec() {
+    config::Spec s("classify", "Language, intent, entities and sentiment of each inbound message (docs/classification.md).");
+    s.string("rules_file")
+        .describe("A classification rules file (docs/classification.md), relative to this file's directory unless "
+                  "absolute. Unset: the built-in rules (config/classify.yaml, ten languages). Checked at load.")
+        .example("/etc/omnibus/classify.yaml");
+    return s;
+}
+
 config::Spec pipeline_spec() {
     config::Spec s("pipeline",
                    "The pipeline stages between omnibus.inbound and the outboxes (docs/pipeline.md). The "
@@ -222,6 +232,7 @@ config::Spec pipeline_spec() {
                   "/v1/identities admin routes) start once the topics exist.");
     s.section(identity_spec());
     s.section(history_spec());
+    s.section(classify_spec());
     s.section(routing_spec());
     return s;
 }
@@ -309,6 +320,7 @@ pipeline::PipelineSettings pipeline_settings(const config::Section& p) {
     s.history.context_bytes = static_cast<std::size_t>(h.size("context_bytes"));
     s.history.retention = h.duration("retention");
     if (const auto& r = p.section("routing"); r.has("rules_file")) s.routing_rules_file = r.string("rules_file");
+    if (const auto& c = p.section("classify"); c.has("rules_file")) s.classify_rules_file = c.string("rules_file");
     return s;
 }
 
@@ -320,6 +332,15 @@ config::LoadResult load_daemon_config(const std::string& path, const connectors:
     // The routing rules file is part of the configuration: its problems are load errors too,
     // each at its own FILE:LINE:COL.
     const auto& routing = result.config->section("pipeline").section("routing");
+    const auto& classify = result.config->section("pipeline").section("classify");
+    if (classify.has("rules_file")) {
+        auto rules = pipeline::classify::Classifier::load_file(resolve_beside(path, classify.string("rules_file")));
+        if (!rules.ok()) {
+            for (auto& d : rules.errors) result.diagnostics.push_back(std::move(d));
+            result.config.reset();
+            return result;
+        }
+    }
     if (routing.has("rules_file")) {
         const std::string file = resolve_beside(path, routing.string("rules_file"));
         auto rules = pipeline::route::Router::load_file(file);

@@ -21,6 +21,7 @@
 #include "daemon/systemd_notify.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "pipeline/classify/classifier.h"
 #include "pipeline/route/explain_input.h"
 #include "pipeline/route/router.h"
 
@@ -95,6 +96,27 @@ int explain_route(const std::string& file, const std::optional<std::string>& con
     if (!input.ok()) {
         std::fprintf(stderr, "%s: %s\n", file.c_str(), input.error().to_string().c_str());
         return 1;
+    }
+    if (!input->envelope.intent && input->envelope.direction == envelope::Direction::inbound) {
+        // Unclassified, as a connector writes it: classify it as the pipeline would.
+        std::shared_ptr<const pipeline::classify::Classifier> classifier = pipeline::classify::Classifier::builtin();
+        if (config) {
+            const auto settings = daemon::to_daemon_config(*daemon::load_daemon_config(*config, registry).config);
+            if (!settings.pipeline.classify_rules_file.empty()) {
+                auto rules = pipeline::classify::Classifier::load_file(
+                    daemon::resolve_beside(*config, settings.pipeline.classify_rules_file));
+                if (!rules.ok()) {
+                    std::fputs(rules.report().c_str(), stderr);
+                    return 1;
+                }
+                classifier = rules.classifier;
+            }
+        }
+        classifier->apply(input->envelope, "");
+        const auto& env = input->envelope;
+        std::printf("classified: language=%s intent=%s (%s) sentiment=%s %.2f\n", env.language.value_or("?").c_str(),
+                    env.intent->name.c_str(), env.intent->rule.value_or("").c_str(),
+                    std::string(envelope::to_string(env.sentiment->label)).c_str(), env.sentiment->score);
     }
     const auto explanation = router->explain(input->envelope, input->context);
     const std::string out = as_json ? pipeline::route::to_json(explanation) + "\n" : pipeline::route::to_text(explanation);

@@ -45,6 +45,8 @@ struct PipelineSettings {
     // The routing rules file as configured (pipeline.routing.rules_file; relative to the config
     // file, resolved by the daemon); empty: the built-in rules.
     std::string routing_rules_file;
+    // The classification rules file (pipeline.classify.rules_file); empty: the built-in rules.
+    std::string classify_rules_file;
 };
 
 }  // namespace omnibus::pipeline

@@ -172,6 +172,38 @@ channels:
     CHECK(both[1].text == "It left the warehouse this morning.");
     CHECK(both[1].callback_data == ai_id);
 
+    // Classification and routing: "转人工" and an angry refund in Spanish go to the human
+    // outbox, the refund with a high priority in the Spanish returns queue.
+    auto text_webhook = [&](const std::string& wamid, const std::string& from, const std::string& text) {
+        return R"({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{)"
+               R"("messaging_product":"whatsapp","metadata":{"display_phone_number":"16505553333","phone_number_id":")" +
+               std::string(kPhoneNumberId) + R"("},"contacts":[{"profile":{"name":"C"},"wa_id":")" + from +
+               R"("}],"messages":[{"from":")" + from + R"(","id":")" + wamid + R"(","timestamp":")" +
+               std::to_string(now) + R"(","type":"text","text":{"body":")" + text + R"("}}]}}]}]})";
+    };
+    for (const auto& [wamid, from, text] :
+         {std::tuple<std::string, std::string, std::string>{"wamid.daemon.zh", "8613800138000", "转人工"},
+          {"wamid.daemon.es", "34600111222", "Es una vergüenza, el producto llegó roto. Quiero mi reembolso YA!!!"}}) {
+        const std::string body = text_webhook(wamid, from, text);
+        auto posted = edge.Post("/webhooks/wa", {{"X-Hub-Signature-256", sign(body)}}, body, "application/json");
+        REQUIRE(posted);
+        CHECK(posted->status == 200);
+    }
+    std::string human;
+    REQUIRE(wait_until(
+        [&] {
+            human = run_capture("kcat -C -b " + bootstrap + " -t omnibus.outbox.human -o beginning -e -q -f '%s\\n' 2>&1");
+            return std::count(human.begin(), human.end(), '\n') >= 2;
+        },
+        20s, 200ms));
+    INFO(human);
+    CHECK(human.find(R"("language":"zh")") != std::string::npos);
+    CHECK(human.find(R"("intent":{"name":"human_requested")") != std::string::npos);
+    CHECK(human.find(R"("rule":"human_requested","priority":70,"queue":"zh-general")") != std::string::npos);
+    CHECK(human.find(R"("language":"es")") != std::string::npos);
+    CHECK(human.find(R"("rule":"angry_refund","priority":90,"queue":"es-returns")") != std::string::npos);
+    CHECK(human.find(R"("sentiment":{"label":"negative")") != std::string::npos);
+
     d.process().signal(SIGTERM);
     REQUIRE(d.process().wait_exit(10s));
     CHECK(d.process().exit_code() == 0);

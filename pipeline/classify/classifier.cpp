@@ -1,0 +1,522 @@
+// Classification (see classifier.h).
+#include "pipeline/classify/classifier.h"
+
+#include <cstdio>  // before CLD2's header, which needs it and does not include it
+#include <cld2/public/compact_lang_det.h>
+#include <re2/re2.h>
+#include <re2/set.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <map>
+#include <cstring>
+
+#include "config/text_file.h"
+
+namespace CLD2 {
+const char* LanguageCode(Language lang);  // lang_script.h, not among the public headers
+}
+
+namespace omnibus::pipeline::classify {
+
+namespace detail {
+extern const std::string_view kBuiltinClassifyRules;
+}
+
+namespace {
+
+// The intent names of the envelope (issue contract); rules may use these only.
+const std::array<std::string_view, 9> kIntentNames{"human_requested", "complaint",       "return_refund",
+                                                     "payment",         "shipping",        "order_status",
+                                                     "account",         "product_question", "greeting"};
+
+bool is_cjk(char32_t c) {
+    return (c >= 0x3040 && c <= 0x30FF) || (c >= 0x3400 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
+           (c >= 0x1100 && c <= 0x11FF) || (c >= 0x3130 && c <= 0x318F) || (c >= 0xF900 && c <= 0xFAFF);
+}
+
+// Decodes one UTF-8 sequence at s[i]; returns its length, 0 for an invalid byte.
+std::size_t decode(std::string_view s, std::size_t i, char32_t& out) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+        out = b;
+        return 1;
+    }
+    std::size_t n = (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return 0;
+    char32_t c = b & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
+    for (std::size_t k = 1; k < n; ++k) {
+        const auto cb = static_cast<unsigned char>(s[i + k]);
+        if ((cb >> 6) != 0x2) return 0;
+        c = (c << 6) | (cb & 0x3F);
+    }
+    if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+        (c >= 0xD800 && c <= 0xDFFF))
+        return 0;
+    out = c;
+    return n;
+}
+
+struct Scan {
+    std::string clean;  // valid UTF-8: invalid bytes became spaces
+    int kana = 0, han = 0, hangul = 0, arabic = 0, cyrillic = 0, latin = 0;
+    int upper = 0, lower = 0;
+    int letters() const { return kana + han + hangul + arabic + cyrillic + latin; }
+};
+
+Scan scan(std::string_view text) {
+    Scan s;
+    s.clean.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        char32_t c = 0;
+        const std::size_t n = decode(text, i, c);
+        if (n == 0) {
+            s.clean.push_back(' ');
+            ++i;
+            continue;
+        }
+        s.clean.append(text.substr(i, n));
+        i += n;
+        if (c >= 0x3040 && c <= 0x30FF) ++s.kana;
+        else if ((c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF)) ++s.han;
+        else if ((c >= 0xAC00 && c <= 0xD7AF) || (c >= 0x1100 && c <= 0x11FF) || (c >= 0x3130 && c <= 0x318F)) ++s.hangul;
+        else if ((c >= 0x0600 && c <= 0x06FF) || (c >= 0x0750 && c <= 0x077F)) ++s.arabic;
+        else if (c >= 0x0400 && c <= 0x04FF) {
+            ++s.cyrillic;
+            if (c <= 0x042F) ++s.upper;
+            else ++s.lower;
+        } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7)) {
+            ++s.latin;
+            if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE)) ++s.upper;
+            else ++s.lower;
+        }
+    }
+    return s;
+}
+
+bool has_cjk(std::string_view kw) {
+    for (std::size_t i = 0; i < kw.size();) {
+        char32_t c = 0;
+        const std::size_t n = decode(kw, i, c);
+        if (n == 0) return false;
+        if (is_cjk(c)) return true;
+        i += n;
+    }
+    return false;
+}
+
+// One case-insensitive pattern for a list of keywords: whole words in scripts with spaces
+// (one boundary pair around the alternation, not one per word: the program stays small),
+// substrings in Chinese, Japanese and Korean. Longest first: "order number" before "order".
+std::string alternation(const std::vector<std::string>& words) {
+    std::vector<std::string> sorted = words;
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+    std::string spaced, cjk;
+    for (const auto& w : sorted) {
+        std::string& into = has_cjk(w) ? cjk : spaced;
+        if (!into.empty()) into += '|';
+        into += RE2::QuoteMeta(re2::StringPiece(w.data(), w.size()));
+    }
+    std::string p = "(?i)";
+    if (!spaced.empty()) p += "(?:^|[^\\pL\\pN])(?:" + spaced + ")(?:$|[^\\pL\\pN])";
+    if (!cjk.empty()) p += (spaced.empty() ? "(?:" : "|(?:") + cjk + ")";
+    return p;
+}
+
+RE2::Options re2_options() {
+    RE2::Options o;
+    o.set_log_errors(false);
+    o.set_max_mem(32 << 20);
+    return o;
+}
+
+// Counts non-overlapping matches of `re` in `text` (at most 50: enough for a score).
+int count(const RE2* re, std::string_view text) {
+    if (!re) return 0;
+    re2::StringPiece in(text.data(), text.size());
+    int n = 0;
+    while (n < 50 && RE2::FindAndConsume(&in, *re)) {
+        ++n;
+        if (in.empty()) break;
+    }
+    return n;
+}
+
+}  // namespace
+
+const std::vector<std::string>& supported_languages() {
+    static const std::vector<std::string> langs{"en", "zh", "es", "fr", "de", "pt", "ja", "ko", "ar", "ru"};
+    return langs;
+}
+
+struct Classifier::Impl {
+    struct Language {
+        std::unique_ptr<RE2::Set> intents;     // index i = intent_names[intent_of[i]]
+        std::vector<std::size_t> intent_of;    // set index → intent index
+        std::unique_ptr<RE2> negative, positive, profanity, threats;
+    };
+    std::vector<std::string> intent_names;  // in priority order
+    std::map<std::string, Language, std::less<>> languages;
+    std::unique_ptr<RE2> order_re, hash_re, tracking_word_re, tracking_re, email_re;
+
+    const Language* language(std::string_view code) const {
+        auto it = languages.find(code);
+        return it == languages.end() ? nullptr : &it->second;
+    }
+    // The first intent (priority order) matching `text` in `lang`, or npos.
+    std::size_t intent(const Language* lang, std::string_view text) const {
+        if (!lang || !lang->intents) return std::string::npos;
+        std::vector<int> hits;
+        if (!lang->intents->Match(re2::StringPiece(text.data(), text.size()), &hits) || hits.empty())
+            return std::string::npos;
+        std::size_t best = std::string::npos;
+        for (int h : hits) best = std::min(best, lang->intent_of[static_cast<std::size_t>(h)]);
+        return best;
+    }
+};
+
+Classifier::Classifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Classifier::~Classifier() = default;
+
+std::string LoadResult::report() const {
+    std::string out;
+    for (const auto& d : errors) out += d.to_string() + "\n";
+    return out;
+}
+
+namespace {
+
+struct Loader {
+    std::string file;
+    std::vector<config::Diagnostic> errors;
+
+    void error(const YAML::Node& n, std::string msg) {
+        config::Position p;
+        if (n.IsDefined() && n.Mark().line >= 0) p = {n.Mark().line + 1, n.Mark().column + 1};
+        errors.push_back({file, p, std::move(msg)});
+    }
+    bool words(const YAML::Node& n, const std::string& where, std::vector<std::string>& out) {
+        if (!n.IsSequence()) {
+            error(n, where + ": expected a list of words");
+            return false;
+        }
+        for (const auto& w : n) {
+            if (!w.IsScalar() || w.Scalar().empty() || w.Scalar().size() > 200) {
+                error(w, where + ": expected a word or phrase of 1 to 200 bytes");
+                return false;
+            }
+            out.push_back(w.Scalar());
+        }
+        return true;
+    }
+    std::unique_ptr<RE2> compile(const YAML::Node& at, const std::string& where, const std::string& pattern) {
+        auto re = std::make_unique<RE2>(pattern, re2_options());
+        if (!re->ok()) {
+            error(at, where + ": " + re->error());
+            return nullptr;
+        }
+        return re;
+    }
+};
+
+}  // namespace
+
+LoadResult Classifier::load_file(const std::string& path) {
+    auto content = config::read_text_file(path, 4 << 20);
+    if (!content.text) return LoadResult{nullptr, {{path, {}, std::string("cannot read: ") + std::strerror(content.error)}}};
+    return load_string(*content.text, path);
+}
+
+LoadResult Classifier::load_string(std::string_view yaml, const std::string& display_name) {
+    Loader ld{display_name, {}};
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(yaml));
+    } catch (const YAML::Exception& e) {
+        config::Position p;
+        if (e.mark.line >= 0) p = {e.mark.line + 1, e.mark.column + 1};
+        return LoadResult{nullptr, {{display_name, p, e.msg}}};
+    }
+    if (!root.IsMap()) return LoadResult{nullptr, {{display_name, {}, "expected a mapping with version, intents, …"}}};
+    auto impl = std::make_unique<Impl>();
+    for (const auto& kv : root) {
+        const std::string key = kv.first.Scalar();
+        if (key != "version" && key != "intents" && key != "entities" && key != "sentiment")
+            ld.error(kv.first, "unknown key '" + key + "' (expected version, intents, entities, sentiment)");
+    }
+    if (!root["version"] || root["version"].Scalar() != "1") ld.error(root["version"], "version: expected 1");
+
+    // intents: name → {language: [words], regex: [patterns]}
+    std::map<std::string, std::vector<std::pair<std::size_t, std::string>>> per_language;  // lang → (intent, pattern)
+    const YAML::Node intents = root["intents"];
+    if (!intents || !intents.IsMap()) {
+        ld.error(intents, "intents: expected a mapping of intent names");
+    } else {
+        for (const auto& kv : intents) {
+            const std::string name = kv.first.Scalar();
+            if (std::find(kIntentNames.begin(), kIntentNames.end(), name) == kIntentNames.end()) {
+                ld.error(kv.first, "intents: unknown intent '" + name + "'");
+                continue;
+            }
+            const std::size_t index = impl->intent_names.size();
+            impl->intent_names.push_back(name);
+            if (!kv.second.IsMap()) {
+                ld.error(kv.second, "intents." + name + ": expected a mapping of languages to words");
+                continue;
+            }
+            for (const auto& lk : kv.second) {
+                const std::string lang = lk.first.Scalar();
+                std::vector<std::string> ws;
+                if (!ld.words(lk.second, "intents." + name + "." + lang, ws)) continue;
+                if (lang == "regex") {
+                    for (const auto& w : ws) {
+                        if (!ld.compile(lk.second, "intents." + name + ".regex", w)) continue;
+                        for (const auto& l : supported_languages()) per_language[l].push_back({index, "(?i)" + w});
+                    }
+                    continue;
+                }
+                if (lang.size() != 2 || !std::all_of(lang.begin(), lang.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+                    ld.error(lk.first, "intents." + name + ": '" + lang + "' is not an ISO 639-1 code or 'regex'");
+                    continue;
+                }
+                per_language[lang].push_back({index, alternation(ws)});
+            }
+        }
+    }
+    for (auto& [lang, patterns] : per_language) {
+        auto& L = impl->languages[lang];
+        L.intents = std::make_unique<RE2::Set>(re2_options(), RE2::UNANCHORED);
+        for (auto& [intent, pattern] : patterns) {
+            std::string err;
+            if (L.intents->Add(pattern, &err) < 0) {
+                ld.error(intents, "intents (" + lang + "): " + err);
+                continue;
+            }
+            L.intent_of.push_back(intent);
+        }
+        if (!L.intents->Compile()) ld.error(intents, "intents (" + lang + "): the patterns do not fit RE2's memory budget");
+    }
+
+    // entities
+    std::vector<std::string> order_words{"order"}, tracking_words{"tracking"};
+    if (const YAML::Node e = root["entities"]) {
+        if (e["order_words"]) order_words.clear(), ld.words(e["order_words"], "entities.order_words", order_words);
+        if (e["tracking_words"])
+            tracking_words.clear(), ld.words(e["tracking_words"], "entities.tracking_words", tracking_words);
+    }
+    auto words_only = [](const std::vector<std::string>& ws) {
+        std::vector<std::string> sorted = ws;
+        std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+        std::string p;
+        for (std::size_t i = 0; i < sorted.size(); ++i) p += (i ? "|" : "") + RE2::QuoteMeta(sorted[i]);
+        return p;
+    };
+    const YAML::Node none;
+    impl->order_re = ld.compile(none, "entities.order_words",
+                                "(?i)(?:" + words_only(order_words) +
+                                    ")\\s*(?:no\\.?|nr\\.?|number|n[°º]|id)?\\s*[#:：]?\\s*([A-Za-z]{0,3}-?\\d[0-9A-Za-z-]{3,19})");
+    impl->hash_re = ld.compile(none, "entities", "#\\s?([A-Za-z]{0,3}\\d{4,15})");
+    impl->tracking_word_re = ld.compile(none, "entities.tracking_words",
+                                        "(?i)(?:" + words_only(tracking_words) +
+                                            ")\\s*(?:no\\.?|number|#|id)?\\s*[#:：]?\\s*([A-Za-z0-9]{8,30})");
+    impl->tracking_re = ld.compile(none, "entities",
+                                   "(?:^|[^0-9A-Za-z])(1Z[0-9A-Z]{16}|[A-Z]{2}\\d{9}[A-Z]{2}|SF\\d{12,13}|JD\\d{12,15}|YT\\d{16})(?:$|[^0-9A-Za-z])");
+    impl->email_re = ld.compile(none, "entities", "([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63})*\\.[A-Za-z]{2,24})");
+
+    // sentiment: kind → language → words
+    if (const YAML::Node s = root["sentiment"]) {
+        for (const auto& kv : s) {
+            const std::string kind = kv.first.Scalar();
+            if (kind != "negative" && kind != "positive" && kind != "profanity" && kind != "threats") {
+                ld.error(kv.first, "sentiment: unknown list '" + kind + "' (expected negative, positive, profanity, threats)");
+                continue;
+            }
+            if (!kv.second.IsMap()) {
+                ld.error(kv.second, "sentiment." + kind + ": expected a mapping of languages to words");
+                continue;
+            }
+            for (const auto& lk : kv.second) {
+                const std::string lang = lk.first.Scalar();
+                std::vector<std::string> ws;
+                if (!ld.words(lk.second, "sentiment." + kind + "." + lang, ws)) continue;
+                auto re = ld.compile(lk.second, "sentiment." + kind + "." + lang, alternation(ws));
+                auto& L = impl->languages[lang];
+                (kind == "negative" ? L.negative : kind == "positive" ? L.positive : kind == "profanity" ? L.profanity : L.threats) =
+                    std::move(re);
+            }
+        }
+    }
+    if (!ld.errors.empty()) return LoadResult{nullptr, std::move(ld.errors)};
+    return LoadResult{std::make_shared<const Classifier>(std::move(impl)), {}};
+}
+
+std::shared_ptr<const Classifier> Classifier::builtin() {
+    static const std::shared_ptr<const Classifier> c = [] {
+        LoadResult r = load_string(detail::kBuiltinClassifyRules, "builtin:config/classify.yaml");
+        if (!r.ok()) throw std::logic_error("the built-in classification rules do not load:\n" + r.report());
+        return r.classifier;
+    }();
+    return c;
+}
+
+Classification Classifier::classify(const ClassifyInput& in) const {
+    const Impl& m = *impl_;
+    Classification out;
+    std::string joined;
+    std::string_view text = in.text;
+    if (!in.subject.empty()) {
+        joined.reserve(in.subject.size() + 1 + in.text.size());
+        joined.append(in.subject).append("\n").append(in.text);
+        text = joined;
+    }
+    const Scan sc = scan(text.substr(0, std::min<std::size_t>(text.size(), 16384)));
+    const std::string& clean = sc.clean;
+
+    // ---- language
+    const int letters = sc.letters();
+    auto set_language = [&](std::string code, double confidence, const char* source) {
+        out.language = std::move(code);
+        out.language_confidence = confidence;
+        out.language_source = source;
+    };
+    if (sc.kana > 0 && sc.kana + sc.han >= sc.latin) set_language("ja", 0.95, "script");
+    else if (sc.hangul >= 2 && sc.hangul >= sc.han) set_language("ko", 0.95, "script");
+    else if (sc.han >= 2 || (sc.han >= 1 && sc.latin < 4)) set_language("zh", sc.han >= 4 ? 0.95 : 0.8, "script");
+    else if (sc.arabic >= 2 && sc.arabic >= sc.latin) set_language("ar", 0.95, "script");
+    else if (sc.cyrillic >= 2 && sc.cyrillic >= sc.latin) set_language("ru", sc.cyrillic >= 8 ? 0.9 : 0.75, "script");
+    else if (letters > 0) {
+        bool reliable = false;
+        CLD2::Language lang3[3];
+        int percent3[3];
+        double score3[3];
+        int text_bytes = 0;
+        int valid = 0;
+        const CLD2::Language lang = CLD2::ExtDetectLanguageSummaryCheckUTF8(
+            clean.data(), static_cast<int>(clean.size()), true, nullptr, 0, lang3, percent3, score3, nullptr,
+            &text_bytes, &reliable, &valid);
+        std::string code = lang == CLD2::UNKNOWN_LANGUAGE ? "" : CLD2::LanguageCode(lang);
+        if (auto dash = code.find('-'); dash != std::string::npos) code.resize(dash);
+        if (code == "un" || code == "xx") code.clear();
+        const bool supported = !code.empty() && m.languages.count(code);
+        if (reliable && supported && letters >= 15) {
+            set_language(code, std::min(1.0, percent3[0] / 100.0), "cld2");
+        } else {
+            // Short or unclear: the one language whose keywords it matches, else what we knew.
+            std::string only;
+            int matched = 0;
+            for (const auto& [l, L] : m.languages) {
+                if (l == "en" && !(code == "en")) continue;  // English words turn up everywhere
+                if (m.intent(&L, clean) != std::string::npos) {
+                    ++matched;
+                    only = l;
+                }
+            }
+            if (matched == 0 && code != "en" && m.intent(m.language("en"), clean) != std::string::npos)
+                matched = 1, only = "en";  // "hi", "refund?": English when nothing else says otherwise
+            if (matched == 1) set_language(only, 0.6, "keywords");
+            else if (!in.previous_language.empty()) set_language(std::string(in.previous_language), 0.5, "previous");
+            else if (!in.channel_language.empty()) set_language(std::string(in.channel_language), 0.4, "channel");
+            else if (supported) set_language(code, reliable ? 0.5 : 0.3, "cld2");
+            else out.language_source = "none";
+        }
+    } else if (!in.previous_language.empty()) {
+        set_language(std::string(in.previous_language), 0.4, "previous");  // emoji, digits only
+    } else {
+        out.language_source = "none";
+    }
+
+    // ---- intent: the message's language, then English (order words in English are common)
+    const Impl::Language* L = m.language(out.language);
+    std::size_t hit = m.intent(L, clean);
+    std::string rule_lang = out.language;
+    double confidence = 0.9;
+    if (hit == std::string::npos && out.language != "en") {
+        hit = m.intent(m.language("en"), clean);
+        rule_lang = "en";
+        confidence = 0.6;
+    }
+    if (hit != std::string::npos) {
+        out.intent = envelope::Intent{m.intent_names[hit], confidence, m.intent_names[hit] + "/" + rule_lang};
+    } else {
+        out.intent = envelope::Intent{"other", 0.3, std::string("none")};
+    }
+
+    // ---- entities
+    auto add = [&](std::string type, std::string value) {
+        for (const auto& e : out.entities)
+            if (e.value == value) return;
+        if (out.entities.size() < 16) out.entities.push_back({std::move(type), std::move(value)});
+    };
+    auto each = [&](const RE2* re, const char* type) {
+        if (!re) return;
+        re2::StringPiece rest(clean.data(), clean.size());
+        std::string v;
+        for (int guard = 0; guard < 16 && RE2::FindAndConsume(&rest, *re, &v); ++guard) add(type, v);
+    };
+    each(m.tracking_re.get(), "tracking_number");
+    each(m.tracking_word_re.get(), "tracking_number");
+    each(m.order_re.get(), "order_number");
+    each(m.hash_re.get(), "order_number");
+    each(m.email_re.get(), "email");
+
+    // ---- sentiment: the language's lexicon, with English swearing and threats everywhere
+    const Impl::Language* en = m.language("en");
+    const int neg = count(L ? L->negative.get() : nullptr, clean);
+    const int pos = count(L ? L->positive.get() : nullptr, clean);
+    int profanity = count(L ? L->profanity.get() : nullptr, clean);
+    int threats = count(L ? L->threats.get() : nullptr, clean);
+    if (L != en && en) {
+        profanity += count(en->profanity.get(), clean);
+        threats += count(en->threats.get(), clean);
+    }
+    double score = 0;
+    if (neg + pos > 0) score = 0.6 * (pos - neg) / static_cast<double>(pos + neg);
+    if (neg) out.sentiment_signals.push_back("negative_words:" + std::to_string(neg));
+    if (pos) out.sentiment_signals.push_back("positive_words:" + std::to_string(pos));
+    const int cased = sc.upper + sc.lower;
+    if (cased >= 8 && sc.upper * 10 >= cased * 7) {
+        score -= 0.25;
+        out.sentiment_signals.push_back("all_caps");
+    }
+    if (clean.find("!!") != std::string::npos || clean.find("！！") != std::string::npos) {
+        score += score < 0 || neg ? -0.15 : 0.05;
+        out.sentiment_signals.push_back("exclamations");
+    }
+    if (profanity) {
+        score -= 0.35;
+        out.sentiment_signals.push_back("profanity");
+    }
+    if (threats) {
+        score -= 0.45;
+        out.sentiment_signals.push_back("threat");
+        add("chargeback_threat", "true");
+    }
+    if (out.intent.name == "complaint") score -= 0.2;
+    score = std::clamp(score, -1.0, 1.0);
+    out.sentiment.score = std::round(score * 100) / 100;
+    out.sentiment.label = score <= -0.25  ? envelope::SentimentLabel::negative
+                          : score >= 0.25 ? envelope::SentimentLabel::positive
+                                          : envelope::SentimentLabel::neutral;
+    return out;
+}
+
+void Classifier::apply(envelope::Envelope& env, std::string_view previous_language,
+                       std::string_view channel_language) const {
+    ClassifyInput in;
+    if (env.content.text) in.text = *env.content.text;
+    if (env.content.subject) in.subject = *env.content.subject;
+    in.previous_language = previous_language;
+    in.channel_language = channel_language;
+    Classification c = classify(in);
+    if (!c.language.empty()) {
+        env.language = std::move(c.language);
+        env.language_confidence = c.language_confidence;
+    }
+    env.intent = std::move(c.intent);
+    for (auto& e : c.entities) env.entities.push_back(std::move(e));
+    env.sentiment = c.sentiment;
+}
+
+}  // namespace omnibus::pipeline::classify
