@@ -1,5 +1,5 @@
 // The pipeline inside omnibusd, end to end over Kafka: envelopes put on omnibus.inbound the
-// way the connectors write them come out on omnibus.outbox.ai with their customer,
+// way the connectors write them come out on the outboxes with their customer,
 // conversation and context; one customer across WhatsApp, web chat and email; the admin API
 // shows the one history and erases it. Then two omnibusd processes in one group on a shared
 // cluster: one is killed with SIGKILL mid-stream and the other finishes the work with
@@ -108,6 +108,14 @@ std::vector<Routed> read_routed(const std::string& bootstrap, const std::string&
     return all;
 }
 
+// Both outboxes: routing sends each message to one of them (the messages here are classified
+// and routed by the built-in rules; which outbox is not what these tests are about).
+std::vector<Routed> read_outboxes(const std::string& bootstrap) {
+    auto all = read_routed(bootstrap, "omnibus.outbox.ai");
+    for (auto& r : read_routed(bootstrap, "omnibus.outbox.human")) all.push_back(std::move(r));
+    return all;
+}
+
 const Routed* by_id(const std::vector<Routed>& all, const std::string& id) {
     for (const auto& r : all)
         if (r.id == id) return &r;
@@ -164,7 +172,7 @@ TEST_CASE("one customer on WhatsApp, web chat and email has one history of three
         // One at a time, so each sees the one before it in its context.
         REQUIRE(wait_until(
             [&] {
-                routed = read_routed(bootstrap, "omnibus.outbox.ai");
+                routed = read_outboxes(bootstrap);
                 return by_id(routed, e->id) != nullptr;
             },
             20s, 50ms));
@@ -228,8 +236,8 @@ TEST_CASE("one customer on WhatsApp, web chat and email has one history of three
     auto bob = inbound("email", "support-mail", "email:ana.alt@example.org", "Second address, same person");
     in.send(bob);
     REQUIRE(in.flush());
-    REQUIRE(wait_until([&] { return by_id(read_routed(bootstrap, "omnibus.outbox.ai"), bob.id) != nullptr; }, 20s, 50ms));
-    const std::string other = by_id(read_routed(bootstrap, "omnibus.outbox.ai"), bob.id)->customer;
+    REQUIRE(wait_until([&] { return by_id(read_outboxes(bootstrap), bob.id) != nullptr; }, 20s, 50ms));
+    const std::string other = by_id(read_outboxes(bootstrap), bob.id)->customer;
     CHECK(other != customer);
     httplib::Client c("127.0.0.1", d.admin_port());
     c.set_read_timeout(10s);
@@ -324,7 +332,7 @@ channels: []
         REQUIRE(in.flush());
         if (round == kPerCustomer / 3) {
             // Both are busy by now: kill one without any chance to commit or checkpoint.
-            REQUIRE(wait_until([&] { return read_routed(bootstrap, "omnibus.outbox.ai").size() >= 60; }, 30s, 50ms));
+            REQUIRE(wait_until([&] { return read_outboxes(bootstrap).size() >= 60; }, 30s, 50ms));
             a->process().signal(SIGKILL);
             REQUIRE(a->process().wait_exit(5s));
         }
@@ -336,7 +344,7 @@ channels: []
     std::vector<Routed> routed;
     REQUIRE(wait_until(
         [&] {
-            routed = read_routed(bootstrap, "omnibus.outbox.ai");
+            routed = read_outboxes(bootstrap);
             std::set<std::string> distinct;
             for (const auto& r : routed) distinct.insert(r.id);
             return distinct.size() == static_cast<std::size_t>(sent);
