@@ -12,9 +12,30 @@ void register_builtin_connectors(Registry& registry) {
     registry.add(whatsapp::connector_type());
 }
 
+namespace {
+
+bool is_language_code(std::string_view s) {
+    return s.size() == 2 && s[0] >= 'a' && s[0] <= 'z' && s[1] >= 'a' && s[1] <= 'z';
+}
+
+}  // namespace
+
+void add_common_options(config::Spec& spec) {
+    spec.string("language")
+        .describe("The channel's language (ISO 639-1) for messages too short to tell, when the customer has no "
+                  "earlier language either (docs/classification.md). Unset: such messages carry no language.")
+        .example("es");
+    spec.check([](const config::Section& sec, config::Reporter& r) {
+        if (sec.has("language") && !is_language_code(sec.string("language")))
+            r.error(sec.position("language"), "language: '" + sec.string("language") +
+                                                  "' is not an ISO 639-1 code (two lower-case letters, e.g. es)");
+    });
+}
+
 void Registry::add(ConnectorType type) {
     if (find(type.name)) throw std::logic_error("connector type registered twice: " + type.name);
     if (!type.create) throw std::logic_error("connector type without a factory: " + type.name);
+    add_common_options(type.spec);
     types_.push_back(std::move(type));
 }
 

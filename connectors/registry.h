@@ -63,7 +63,7 @@ public:
 struct ConnectorType {
     std::string name;         // the `type:` of a channel block
     std::string description;  // one line, for the configuration reference
-    config::Spec spec;        // the block's options besides `name` and `type`
+    config::Spec spec;        // the block's options besides `name`, `type` and the common ones
     std::function<std::unique_ptr<Connector>(const ConnectorContext&)> create;
 };
 
@@ -80,6 +80,10 @@ public:
 private:
     std::deque<ConnectorType> types_;  // a deque: specs keep their address
 };
+
+// The options every channel block has besides its type's own (`language`);
+// Registry::add adds them to each type's spec.
+void add_common_options(config::Spec& spec);
 
 // Registers every built-in channel type (connectors/registry.cpp).
 void register_builtin_connectors(Registry& registry);

@@ -15,6 +15,7 @@
 #include "envelope/timestamp.h"
 #include "pipeline/history/conversation_stage.h"
 #include "pipeline/identity/identity_service.h"
+#include "pipeline/route/router.h"
 
 namespace omnibus::daemon {
 namespace {
@@ -473,6 +474,10 @@ AdminResponse CustomerApi::set_attributes(const AdminRequest& req) const {
         if (m->value.IsNull()) r.attributes[name] = std::nullopt;
         else if (m->value.IsString()) r.attributes[name] = std::string(json::view(m->value));
         else return error(400, name + ": expected a string or null, got " + json::type_name(m->value));
+        // Routing reads `time_zone` as the customer's zone: an IANA name this machine knows.
+        if (name == "time_zone" && m->value.IsString() && !pipeline::route::load_time_zone(json::view(m->value)))
+            return error(400, "time_zone: '" + std::string(json::view(m->value)).substr(0, 64) +
+                                  "' is not an IANA time zone name (e.g. Europe/Madrid)");
     }
     AdminResponse failure;
     auto target = customer_in_path(with_identity_, req.matches[1], failure);

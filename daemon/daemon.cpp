@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -288,8 +289,14 @@ void Daemon::start_pipeline() {
             }
             classifier = rules.classifier;
         }
-        co.classify = [classifier](envelope::Envelope& env, const std::string& previous) {
-            classifier->apply(env, previous);
+        // Each channel's `language`, for messages too short to tell and customers without an earlier one.
+        std::map<std::string, std::string, std::less<>> channel_languages;
+        for (const auto& ch : config_.channels)
+            if (ch.has("language")) channel_languages.emplace(ch.name(), ch.string("language"));
+        co.classify = [classifier, langs = std::move(channel_languages)](envelope::Envelope& env,
+                                                                        const std::string& previous) {
+            auto it = langs.find(env.channel.name);
+            classifier->apply(env, previous, it == langs.end() ? std::string_view{} : std::string_view(it->second));
         };
     }
     if (!config_.pipeline.routing_rules_file.empty()) {

@@ -423,6 +423,8 @@ Classification Classifier::classify(const ClassifyInput& in) const {
         }
     } else if (!in.previous_language.empty()) {
         set_language(std::string(in.previous_language), 0.4, "previous");  // emoji, digits only
+    } else if (!in.channel_language.empty()) {
+        set_language(std::string(in.channel_language), 0.3, "channel");
     } else {
         out.language_source = "none";
     }

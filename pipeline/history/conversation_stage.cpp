@@ -369,7 +369,12 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
         route::RouteContext ctx;
         ctx.conversation = opened ? route::ConversationState::new_ : route::ConversationState::open;
         ctx.handoff = &state.handoff;
-        if (known_customer) ctx.customer = &attributes;
+        if (known_customer) {
+            ctx.customer = &attributes;
+            // The profile's `time_zone` attribute (checked when it was set); cctz caches the loads.
+            if (auto tz = attributes.find("time_zone"); tz != attributes.end())
+                ctx.customer_time_zone = route::load_time_zone(tz->second);
+        }
         ctx.now = std::chrono::system_clock::now();
         const route::Decision decision = router.route(env, ctx);
         env.route = decision.to_route();

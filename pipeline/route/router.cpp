@@ -31,7 +31,14 @@ std::string_view to_string(ConversationState s) {
 }
 
 std::optional<cctz::time_zone> load_time_zone(std::string_view name) {
-    if (name.empty()) return std::nullopt;
+    // An IANA name, never a path: the name becomes a file under /usr/share/zoneinfo, and cctz
+    // keeps every name it was asked for.
+    if (name.empty() || name.size() > 64 || name.front() == '/' || name.find("..") != std::string_view::npos)
+        return std::nullopt;
+    for (char c : name)
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' || c == '_' ||
+              c == '-' || c == '+'))
+            return std::nullopt;
     cctz::time_zone tz;
     if (!cctz::load_time_zone(std::string(name), &tz)) return std::nullopt;
     return tz;

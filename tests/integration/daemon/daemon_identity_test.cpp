@@ -47,6 +47,9 @@ struct Admin {
         return client().Post(path.c_str(), body, "application/json");
     }
     httplib::Result del(const std::string& path) const { return client().Delete(path.c_str()); }
+    httplib::Result patch(const std::string& path, const std::string& body) const {
+        return client().Patch(path.c_str(), body, "application/json");
+    }
 };
 
 // An `observe` request on the identity log, written by kcat the way another instance writes
@@ -210,6 +213,57 @@ TEST_CASE("the identity admin API: look up, link, merge, unlink and erase over t
         auto erased_again = admin.del("/v1/customers/c-ana");
         REQUIRE(erased_again);
         CHECK(erased_again->status == 404);
+    }
+
+    SECTION("attributes: a merge patch of strings through the log, null removes, bad ones refused") {
+        auto set = admin.patch("/v1/customers/c-ana/attributes",
+                               R"({"tier":"vip","lifetime_value":"2500.00","time_zone":"Europe/Lisbon"})");
+        REQUIRE(set);
+        INFO(set->body);
+        REQUIRE(set->status == 200);
+        auto profile = admin.get("/v1/customers/c-ana");
+        REQUIRE(profile);
+        auto p = parse_json(profile->body);
+        REQUIRE(p.HasMember("attributes"));
+        CHECK(std::string(p["attributes"]["tier"].GetString()) == "vip");
+        CHECK(std::string(p["attributes"]["lifetime_value"].GetString()) == "2500.00");
+        CHECK(std::string(p["attributes"]["time_zone"].GetString()) == "Europe/Lisbon");
+
+        auto removed = admin.patch("/v1/customers/c-ana/attributes", R"({"tier":null,"tier_since":"2026"})");
+        REQUIRE(removed);
+        REQUIRE(removed->status == 200);
+        auto p2 = parse_json(admin.get("/v1/customers/c-ana")->body);
+        CHECK_FALSE(p2["attributes"].HasMember("tier"));
+        CHECK(std::string(p2["attributes"]["tier_since"].GetString()) == "2026");
+        CHECK(std::string(p2["attributes"]["lifetime_value"].GetString()) == "2500.00");
+
+        struct Case {
+            const char* what;
+            httplib::Result result;
+            int status;
+        };
+        Case cases[] = {
+            {"not JSON", admin.patch("/v1/customers/c-ana/attributes", "{"), 400},
+            {"empty object", admin.patch("/v1/customers/c-ana/attributes", "{}"), 400},
+            {"a number", admin.patch("/v1/customers/c-ana/attributes", R"({"tier":3})"), 400},
+            {"bad name", admin.patch("/v1/customers/c-ana/attributes", R"({"Tier Name":"x"})"), 400},
+            {"value too long", admin.patch("/v1/customers/c-ana/attributes",
+                                           "{\"note\":\"" + std::string(300, 'x') + "\"}"), 400},
+            {"unknown zone", admin.patch("/v1/customers/c-ana/attributes", R"({"time_zone":"Mars/Base"})"), 400},
+            {"zone as a path", admin.patch("/v1/customers/c-ana/attributes", R"({"time_zone":"../../etc/passwd"})"),
+             400},
+            {"unknown customer", admin.patch("/v1/customers/c-nobody/attributes", R"({"tier":"vip"})"), 404},
+        };
+        for (auto& c : cases) {
+            INFO(c.what);
+            REQUIRE(c.result);
+            INFO(c.result->body);
+            CHECK(c.result->status == c.status);
+            CHECK(parse_json(c.result->body)["error"].IsString());
+        }
+        auto p3 = parse_json(admin.get("/v1/customers/c-ana")->body);
+        CHECK(std::string(p3["attributes"]["time_zone"].GetString()) == "Europe/Lisbon");
+        CHECK_FALSE(p3["attributes"].HasMember("note"));
     }
 
     SECTION("bad input gets the documented 4xx, each with a JSON error") {

@@ -6,6 +6,7 @@
 // the alias's; an erasure empties a history.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <map>
 
 #include "envelope/envelope.h"
@@ -76,6 +77,7 @@ struct Fixture {
             std::lock_guard lock(merged_mu);
             CustomerRef ref{std::string(c), {}, {}};
             if (auto it = merged.find(ref.id); it != merged.end()) ref.id = it->second;
+            if (auto a = attributes.find(ref.id); a != attributes.end()) ref.attributes = a->second;
             for (const auto& [alias, into] : merged)
                 if (into == ref.id) ref.aliases.push_back(alias);
             return ref;
@@ -96,6 +98,7 @@ struct Fixture {
     Deliveries deliveries;
     std::mutex merged_mu;
     std::map<std::string, std::string> merged;  // alias → survivor
+    std::map<std::string, pipeline::route::CustomerAttributes> attributes;  // customer → profile attributes
     ScratchDir dir;
 };
 
@@ -536,4 +539,96 @@ TEST_CASE("conversation stage: routing by intent, a human who replied keeps the 
     const auto* o5 = human.find(h5, m5.id);
     REQUIRE(o5);
     CHECK(o5->route->rule == "handoff:human");
+}
+
+TEST_CASE("conversation stage: the router sees the customer's attributes, their time zone and the AI's turns "
+          "without resolution",
+          "[pipeline][history][integration]") {
+    // Tokyo keeps UTC+9 all year: a window around Tokyo's hour now never holds the UTC hour,
+    // so the first rule matches only when the customer's zone reaches the router.
+    const auto utc_hour = std::chrono::duration_cast<std::chrono::hours>(
+                              std::chrono::system_clock::now().time_since_epoch()).count() % 24;
+    const long tokyo = (utc_hour + 9) % 24;
+    auto hh = [](long h) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "%02ld:00", (h + 24) % 24);
+        return std::string(buf);
+    };
+    const std::string rules = "version: 1\n"
+                              "rules:\n"
+                              "  - name: tokyo_daytime\n"
+                              "    match: {time_of_day: {between: '" + hh(tokyo - 1) + "-" + hh(tokyo + 2) +
+                              "', zone: customer}}\n"
+                              "    route: human\n"
+                              "    queue: tokyo\n"
+                              "  - name: vip\n"
+                              "    match: {customer: {tier: vip}}\n"
+                              "    route: human\n"
+                              "    priority: 80\n"
+                              "    queue: vip\n"
+                              "  - name: stuck\n"
+                              "    match: {ai_turns_at_least: 2}\n"
+                              "    route: human\n"
+                              "    queue: stuck\n"
+                              "  - name: default\n"
+                              "    route: ai\n";
+    auto loaded = pipeline::route::Router::load_string(rules, "test-rules.yaml");
+    REQUIRE(loaded.ok());
+
+    Fixture f;
+    f.attributes["cust-tokyo"] = {{"time_zone", "Asia/Tokyo"}};
+    f.attributes["cust-vip"] = {{"tier", "vip"}, {"time_zone", "UTC"}};
+    metrics::Registry reg;
+    auto opts = f.options(f.dir.path() + "/h");
+    opts.router = loaded.router;
+    ConversationStage stage(f.settings, opts, f.producer, reg);
+    TopicReader ai(f.settings, f.reg, kOutbox);
+    TopicReader human(f.settings, f.reg, kHuman);
+    TopicReader delivery(f.settings, f.reg, kDelivery);
+    auto now = [] { return envelope::now_ms().time_since_epoch().count(); };
+
+    auto t1 = message("wa", "whatsapp:81900000001", "hello", now());
+    f.send(t1, "cust-tokyo");
+    auto v1 = message("wa", "whatsapp:34600000002", "hello", now());
+    f.send(v1, "cust-vip");
+    REQUIRE(omnibus::test::wait_until([&] { return human.size() >= 2; }, 30s));
+    auto hs = human.envelopes();
+    const auto* ht = human.find(hs, t1.id);
+    const auto* hv = human.find(hs, v1.id);
+    REQUIRE(ht);
+    REQUIRE(hv);
+    CHECK(ht->route->rule == "tokyo_daytime");
+    CHECK(hv->route->rule == "vip");
+    CHECK(hv->route->priority == 80);
+
+    // A customer without attributes: the AI answers twice without resolving, the third
+    // message goes to a person; a reply flagged `resolved` starts the count again.
+    auto p1 = message("wa", "whatsapp:34600000003", "hello", now());
+    f.send(p1, "cust-plain");
+    REQUIRE(omnibus::test::wait_until([&] { return ai.size() >= 1; }, 30s));
+    f.send(reply("cust-plain", "ai:assistant", "Hi! How can I help?"), "cust-plain");
+    auto p2 = message("wa", "whatsapp:34600000003", "my parcel", now() + 1);
+    f.send(p2, "cust-plain");
+    REQUIRE(omnibus::test::wait_until([&] { return ai.size() >= 2; }, 30s));
+    f.send(reply("cust-plain", "ai:assistant", "Which order is it?"), "cust-plain");
+    auto p3 = message("wa", "whatsapp:34600000003", "the blue one", now() + 2);
+    f.send(p3, "cust-plain");
+    REQUIRE(omnibus::test::wait_until([&] { return human.size() >= 3; }, 30s));
+    auto hs3 = human.envelopes();
+    const auto* h3 = human.find(hs3, p3.id);
+    REQUIRE(h3);
+    CHECK(h3->route->rule == "stuck");
+    CHECK(ai.size() == 2);
+
+    auto done = reply("cust-plain", "ai:assistant", "It arrives tomorrow.");
+    done.route = envelope::Route{envelope::RouteTarget::ai, std::nullopt, 0, std::nullopt, {"resolved"}};
+    f.send(done, "cust-plain");
+    REQUIRE(omnibus::test::wait_until([&] { return delivery.size() >= 3; }, 30s));
+    auto p4 = message("wa", "whatsapp:34600000003", "thanks", now() + 3);
+    f.send(p4, "cust-plain");
+    REQUIRE(omnibus::test::wait_until([&] { return ai.size() >= 3; }, 30s));
+    auto as4 = ai.envelopes();
+    const auto* a4 = ai.find(as4, p4.id);
+    REQUIRE(a4);
+    CHECK(a4->route->rule == "default");
 }

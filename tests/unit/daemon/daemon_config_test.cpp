@@ -140,3 +140,19 @@ pipeline:
     CHECK_THAT(report, Contains("test.yaml:10:20: pipeline.history.context_bytes: expected"));
     CHECK_THAT(report, Contains("test.yaml:11:16: pipeline.history.retention: expected"));
 }
+
+TEST_CASE("every channel block takes a `language`, an ISO 639-1 code") {
+    auto ok = load(std::string("kafka:\n  embedded: true\n") + kWhatsAppChannel + "    language: pt\n");
+    INFO(ok.report());
+    REQUIRE(ok.ok());
+    const auto cfg = daemon::to_daemon_config(*ok.config);
+    REQUIRE(cfg.channels.size() == 1);
+    CHECK(cfg.channels[0].string("language") == "pt");
+
+    for (const char* bad : {"Portuguese", "PT", "p", "pt-BR"}) {
+        INFO(bad);
+        auto r = load(std::string("kafka:\n  embedded: true\n") + kWhatsAppChannel + "    language: " + bad + "\n");
+        REQUIRE_FALSE(r.ok());
+        CHECK_THAT(r.report(), Contains("test.yaml:10:15: language: '" + std::string(bad) + "' is not an ISO 639-1 code"));
+    }
+}

@@ -84,6 +84,13 @@ TEST_CASE("classifier: short messages fall back to the customer's language, then
     CHECK(run("ok", "", "de").language == "de");
     CHECK(run("ok").language.empty());
     CHECK(run("👍👍", "ja").language == "ja");
+    // Emoji only, no earlier language: the channel's, with a low confidence; the customer's wins.
+    const auto emoji = run("👍👍", "", "es");
+    CHECK(emoji.language == "es");
+    CHECK(emoji.language_source == "channel");
+    CHECK(emoji.language_confidence < 0.5);
+    CHECK(run("👍", "fr", "es").language == "fr");
+    CHECK(run("👍").language.empty());
     // Script decides over what we knew: a Chinese customer writing Japanese is writing Japanese.
     CHECK(run("ありがとう", "zh").language == "ja");
     // Mixed: Chinese with an English order number stays Chinese, and the number is found.

@@ -255,6 +255,20 @@ TEST_CASE("business hours across the spring DST change, lunch, weekend and a hol
     }
 }
 
+TEST_CASE("time zones are IANA names, never paths", "[route]") {
+    CHECK(load_time_zone("Europe/Madrid"));
+    CHECK(load_time_zone("America/Argentina/Buenos_Aires"));
+    CHECK(load_time_zone("Etc/GMT+5"));
+    CHECK(load_time_zone("UTC"));
+    CHECK_FALSE(load_time_zone(""));
+    CHECK_FALSE(load_time_zone("Mars/Olympus_Mons"));
+    CHECK_FALSE(load_time_zone("/etc/localtime"));
+    CHECK_FALSE(load_time_zone("../../../etc/localtime"));
+    CHECK_FALSE(load_time_zone("Europe/../Europe/Madrid"));
+    CHECK_FALSE(load_time_zone(std::string("Europe/Madrid\0x", 15)));
+    CHECK_FALSE(load_time_zone(std::string(65, 'A')));
+}
+
 TEST_CASE("customer's time zone versus the team's", "[route]") {
     auto team = one_rule("      business_hours: {calendar: support, is: inside}", kCalendar);
     auto cust = one_rule("      business_hours: {calendar: support, is: inside, zone: customer}", kCalendar);
