@@ -1,6 +1,7 @@
 // The conversation stage: history, conversations, context (see conversation_stage.h).
 #include "pipeline/history/conversation_stage.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -14,6 +15,15 @@
 
 namespace omnibus::pipeline::history {
 namespace {
+
+// When a reply or hand-off command happened, for the hand-off clock: the time it claims, or
+// when it reached Kafka if that is later. A helpdesk whose clock lags (or that copies an old
+// time) would otherwise hand over a conversation that is already idle-expired; the record's
+// timestamp is in the log, so a replay computes the same.
+envelope::Timestamp handoff_time(envelope::Timestamp claimed, const kafka::ConsumedRecord& rec) {
+    if (rec.timestamp_ms <= 0) return claimed;
+    return std::max(claimed, envelope::Timestamp(std::chrono::milliseconds(rec.timestamp_ms)));
+}
 
 constexpr log::Logger logger{"conversation"};
 
@@ -500,7 +510,7 @@ void ConversationStage::on_reply(const kafka::ConsumedRecord& rec, const std::sh
         return false;
     };
     route::HandoffEvent ev;
-    ev.at = env.received_at;
+    ev.at = handoff_time(env.received_at, rec);
     if (env.sender.id.starts_with("agent:")) {
         ev.kind = route::HandoffEvent::Kind::human_reply;
         ev.agent = env.sender.id;
@@ -570,7 +580,7 @@ void ConversationStage::on_handoff(const kafka::ConsumedRecord& rec, const std::
     }
     route::HandoffEvent ev;
     ev.kind = cmd->takeover ? route::HandoffEvent::Kind::take_over : route::HandoffEvent::Kind::release;
-    ev.at = attrs.ok() ? attrs->time : envelope::now_ms();
+    ev.at = handoff_time(attrs.ok() ? attrs->time : envelope::now_ms(), rec);
     ev.agent = "agent:" + cmd->agent;
     state.handoff = route::apply(std::move(state.handoff), ev, options_.router->handoff_policy());
     handoffs_->inc();

@@ -13,6 +13,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <regex>
+#include <sstream>
 
 #include "daemon_fixture.h"
 #include "support/fake_graph_api.h"
@@ -69,6 +71,7 @@ channels:
     verify_token: v
     access_token: ${env:WA_TOKEN}
     phone_number_id: ")" + std::string(kPhoneNumberId) + R"("
+    language: en
     graph_api_url: )" + graph.base_url() + "\n";
     Daemon d(config, {std::string("WA_SECRET=") + kSecret, std::string("WA_TOKEN=") + kToken});
     REQUIRE(d.admin_port() > 0);
@@ -203,6 +206,84 @@ channels:
     CHECK(human.find(R"("language":"es")") != std::string::npos);
     CHECK(human.find(R"("rule":"angry_refund","priority":90,"queue":"es-returns")") != std::string::npos);
     CHECK(human.find(R"("sentiment":{"label":"negative")") != std::string::npos);
+
+    // An agent answers the customer who asked for a person; their next message, an ordinary
+    // order question the rules would give the AI, stays with the human.
+    std::string zh_customer;
+    {
+        std::istringstream lines(human);
+        for (std::string line; std::getline(lines, line);) {
+            std::smatch zm;
+            if (line.find("转人工") != std::string::npos && std::regex_search(line, zm, customer_re)) zh_customer = zm[1];
+        }
+    }
+    REQUIRE_FALSE(zh_customer.empty());
+    const std::string agent_id = "0190a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c70";
+    const std::string agent_reply = R"({"schema_version":1,"id":")" + agent_id +
+                                    R"(","direction":"outbound","sender":{"id":"agent:42"},"customer_id":")" +
+                                    zh_customer + R"(","content":{"type":"text","text":"您好，我是客服小李。"},)"
+                                    R"("received_at":"2026-11-25T12:02:00.000Z"})";
+    TempFile agent_value(agent_reply + "\n", ".json");
+    run_capture("kcat -P -b " + bootstrap + " -t omnibus.replies -k " + zh_customer +
+                    " -H ce_specversion=1.0 -H ce_id=" + agent_id +
+                    " -H ce_source=/helpdesk -H ce_type=com.omnibus.message.outbound"
+                    " -H ce_time=2026-11-25T12:02:00.000Z -H content-type=application/json < " +
+                    agent_value.path() + " 2>&1",
+                &rc);
+    REQUIRE(rc == 0);
+    REQUIRE(wait_until([&] { return graph.accepted() == 3; }, 30s));
+    CHECK(graph.received()[2].to == "8613800138000");
+    {
+        const std::string body = text_webhook("wamid.daemon.zh2", "8613800138000", "我的订单 #A12345 到哪了？");
+        auto posted = edge.Post("/webhooks/wa", {{"X-Hub-Signature-256", sign(body)}}, body, "application/json");
+        REQUIRE(posted);
+        CHECK(posted->status == 200);
+    }
+    const bool held_by_human = wait_until(
+        [&] {
+            human = run_capture("kcat -C -b " + bootstrap + " -t omnibus.outbox.human -o beginning -e -q -f '%s\\n' 2>&1");
+            return human.find("A12345") != std::string::npos;
+        },
+        20s, 200ms);
+    if (!held_by_human)
+        std::fprintf(stderr, "AI: %s\nDEAD: %s\n",
+                     run_capture("kcat -C -b " + bootstrap + " -t omnibus.outbox.ai -o beginning -e -q -f '%s\\n' 2>&1").c_str(),
+                     run_capture("kcat -C -b " + bootstrap + " -t omnibus.deadletter -o beginning -e -q -f '%h %s\\n' 2>&1").c_str());
+    REQUIRE(held_by_human);
+    {
+        std::istringstream lines(human);
+        std::string held;
+        for (std::string line; std::getline(lines, line);)
+            if (line.find("A12345") != std::string::npos) held = line;
+        INFO(held);
+        CHECK(held.find(R"("intent":{"name":"order_status")") != std::string::npos);
+        CHECK(held.find(R"("rule":"handoff:human")") != std::string::npos);
+        CHECK(held.find("您好，我是客服小李。") != std::string::npos);  // the agent's reply is in the context
+    }
+
+    // Emoji alone from a new customer: the channel's language.
+    {
+        const std::string body = text_webhook("wamid.daemon.emoji", "16505559876", "👍👍");
+        auto posted = edge.Post("/webhooks/wa", {{"X-Hub-Signature-256", sign(body)}}, body, "application/json");
+        REQUIRE(posted);
+        CHECK(posted->status == 200);
+    }
+    std::string all;
+    REQUIRE(wait_until(
+        [&] {
+            all = run_capture("kcat -C -b " + bootstrap + " -t omnibus.outbox.ai -o beginning -e -q -f '%s\\n' 2>&1") +
+                  run_capture("kcat -C -b " + bootstrap + " -t omnibus.outbox.human -o beginning -e -q -f '%s\\n' 2>&1");
+            return all.find("👍👍") != std::string::npos;
+        },
+        20s, 200ms));
+    {
+        std::istringstream lines(all);
+        for (std::string line; std::getline(lines, line);)
+            if (line.find("👍👍") != std::string::npos) {
+                INFO(line);
+                CHECK(line.find(R"("language":"en")") != std::string::npos);
+            }
+    }
 
     d.process().signal(SIGTERM);
     REQUIRE(d.process().wait_exit(10s));

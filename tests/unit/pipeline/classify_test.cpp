@@ -1,5 +1,5 @@
 // Classifier: the corpus of customer messages in ten languages (tests/data/classify) with the
-// accuracy printed and held to a floor; the fallbacks for short messages; entities; sentiment
+// accuracy printed and held to a floor, and the route the built-in rules give each; the fallbacks for short messages; entities; sentiment
 // signals; hostile bytes; rule files with errors at their positions.
 #include <catch2/catch.hpp>
 
@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "pipeline/classify/classifier.h"
+#include "pipeline/route/router.h"
 
 using namespace omnibus;
 using namespace omnibus::pipeline::classify;
@@ -15,7 +16,7 @@ using namespace omnibus::pipeline::classify;
 namespace {
 
 struct Sample {
-    std::string language, intent, sentiment, text;
+    std::string language, intent, sentiment, route, text;
 };
 
 std::vector<Sample> corpus() {
@@ -30,6 +31,7 @@ std::vector<Sample> corpus() {
         std::getline(ss, s.language, '\t');
         std::getline(ss, s.intent, '\t');
         std::getline(ss, s.sentiment, '\t');
+        std::getline(ss, s.route, '\t');
         std::getline(ss, s.text);
         out.push_back(s);
     }
@@ -46,10 +48,23 @@ TEST_CASE("classifier: the ten-language corpus, accuracy per language", "[pipeli
     const auto samples = corpus();
     REQUIRE(samples.size() >= 100);
     std::map<std::string, std::array<int, 4>> per;  // language → total, language ok, intent ok, sentiment ok
-    int lang_ok = 0, intent_ok = 0, sentiment_ok = 0;
+    int lang_ok = 0, intent_ok = 0, sentiment_ok = 0, route_ok = 0;
     std::string misses;
+    // Routed as the pipeline does, by the built-in rules: a new conversation, no attributes, on
+    // a Wednesday at 11:00 in the team's zone (inside business hours).
+    const auto router = pipeline::route::Router::builtin();
+    pipeline::route::RouteContext ctx;
+    ctx.conversation = pipeline::route::ConversationState::new_;
+    ctx.now = cctz::convert(cctz::civil_second(2026, 6, 3, 11, 0, 0), *pipeline::route::load_time_zone("Europe/Berlin"));
     for (const auto& s : samples) {
         const auto c = run(s.text);
+        envelope::Envelope env;
+        env.channel = {"whatsapp", "wa"};
+        env.content.text = s.text;
+        Classifier::builtin()->apply(env, {});
+        const std::string rule(router->route(env, ctx).rule);
+        route_ok += rule == s.route;
+        if (rule != s.route) misses += "  route " + rule + " (expected " + s.route + "): " + s.text + "\n";
         auto& p = per[s.language];
         ++p[0];
         const bool l = c.language == s.language, i = c.intent.name == s.intent,
@@ -69,10 +84,12 @@ TEST_CASE("classifier: the ten-language corpus, accuracy per language", "[pipeli
         table += "  " + lang + "     " + std::to_string(p[0]) + "  " + std::to_string(p[1]) + "  " +
                  std::to_string(p[2]) + "  " + std::to_string(p[3]) + "\n";
     const double n = static_cast<double>(samples.size());
-    std::printf("classification corpus: %zu messages, language %.1f%%, intent %.1f%%, sentiment %.1f%%\n%s%s",
-                samples.size(), 100 * lang_ok / n, 100 * intent_ok / n, 100 * sentiment_ok / n, table.c_str(),
+    std::printf("classification corpus: %zu messages, language %.1f%%, intent %.1f%%, sentiment %.1f%%, route %.1f%%\n%s%s",
+                samples.size(), 100 * lang_ok / n, 100 * intent_ok / n, 100 * sentiment_ok / n, 100 * route_ok / n,
+                table.c_str(),
                 misses.c_str());
     CHECK(lang_ok / n >= 0.95);
+    CHECK(route_ok / n >= 0.85);
     CHECK(intent_ok / n >= 0.85);
     CHECK(sentiment_ok / n >= 0.80);
     for (const auto& [lang, p] : per) CHECK(p[1] * 10 >= p[0] * 8);  // no language below 80 %
