@@ -372,7 +372,7 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
         }
         const route::Router& router = *options_.router;
         route::HandoffEvent ev;
-        ev.kind = route::HandoffEvent::Kind::customer_message;
+        ev.kind = opened ? route::HandoffEvent::Kind::new_conversation : route::HandoffEvent::Kind::customer_message;
         ev.at = env.received_at;
         state.handoff = route::apply(std::move(state.handoff), ev, router.handoff_policy());
         if (options_.classify) options_.classify(env, state.language);

@@ -44,7 +44,8 @@ std::optional<Error> read_handoff(const json::Value& h, HandoffState& s) {
             auto v = string_member(h, "reason");
             bool found = false;
             for (auto r : {HandoffReason::none, HandoffReason::human_reply, HandoffReason::taken_over,
-                           HandoffReason::cannot_help, HandoffReason::released, HandoffReason::idle}) {
+                           HandoffReason::cannot_help, HandoffReason::released, HandoffReason::idle,
+                           HandoffReason::new_conversation}) {
                 if (v == to_string(r)) {
                     s.reason = r;
                     found = true;

@@ -16,6 +16,7 @@ std::string_view to_string(HandoffReason r) {
         case HandoffReason::cannot_help: return "cannot_help";
         case HandoffReason::released: return "released";
         case HandoffReason::idle: return "idle";
+        case HandoffReason::new_conversation: return "new_conversation";
     }
     return "none";
 }
@@ -91,6 +92,16 @@ HandoffState apply(HandoffState s, const HandoffEvent& e, const HandoffPolicy& p
         case Kind::resolved:
             s.ai_turns = 0;
             break;
+        case Kind::new_conversation:
+            // A hand-off holds one conversation; the next one is the rules' again.
+            if (s.owner == Owner::human) {
+                s.owner = Owner::ai;
+                s.reason = HandoffReason::new_conversation;
+                s.since = e.at;
+                s.agent.reset();
+            }
+            s.ai_turns = 0;
+            break;
     }
     return s;
 }
@@ -147,7 +158,7 @@ std::optional<HandoffState> decode_handoff(std::string_view bytes) {
     const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
     if (p[0] != kHandoffVersion) return std::nullopt;
     if (p[1] > static_cast<unsigned char>(Owner::human)) return std::nullopt;
-    if (p[2] > static_cast<unsigned char>(HandoffReason::idle)) return std::nullopt;
+    if (p[2] > static_cast<unsigned char>(HandoffReason::new_conversation)) return std::nullopt;
     const std::size_t agent_len = p[kFixedBytes - 1];
     if (bytes.size() != kFixedBytes + agent_len) return std::nullopt;
     // Only the combinations apply() produces: a human owner for a human

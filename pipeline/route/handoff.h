@@ -28,6 +28,7 @@ enum class HandoffReason : std::uint8_t {
     cannot_help,  // an AI reply flagged "cannot help" escalated it
     released,     // a human released it back to the AI
     idle,         // the owning human had not acted for HandoffPolicy::release_after_idle
+    new_conversation,  // the conversation the human held closed; a new one starts with the rules
 };
 std::string_view to_string(HandoffReason r);
 
@@ -58,6 +59,7 @@ struct HandoffEvent {
         take_over,         // explicit take-over by an agent
         release,           // the human hands the conversation back to the AI
         resolved,          // the conversation was marked resolved: turn count reset
+        new_conversation,  // the customer's message opens a new conversation: back to the AI, count reset
     };
     Kind kind = Kind::customer_message;
     Timestamp at{};

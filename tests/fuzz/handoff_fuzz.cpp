@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                Timestamp(std::chrono::milliseconds(INT64_MIN)), Timestamp{}};
     for (const Timestamp at : times) {
         (void)effective_owner(*s, at, policy);
-        for (int k = 0; k <= static_cast<int>(HandoffEvent::Kind::resolved); ++k) {
+        for (int k = 0; k <= static_cast<int>(HandoffEvent::Kind::new_conversation); ++k) {
             HandoffEvent e{static_cast<HandoffEvent::Kind>(k), at, std::string("agent:x"), k % 2 == 0, k % 3 == 0};
             const HandoffState next = apply(*s, e, policy);
             if (!decode_handoff(encode(next))) std::abort();

@@ -540,6 +540,17 @@ TEST_CASE("conversation stage: routing by intent, a human who replied keeps the 
     const auto* o5 = human.find(h5, m5.id);
     REQUIRE(o5);
     CHECK(o5->route->rule == "handoff:human");
+
+    // The customer comes back after the conversation closed (30 minutes idle here): a new
+    // conversation, and the rules decide again.
+    auto m6 = message("wa", "whatsapp:34600000001", "otra pregunta", now() + 31 * 60 * 1000);
+    f.send(m6, "cust-es");
+    REQUIRE(omnibus::test::wait_until([&] { return ai.size() >= 2; }, 30s));
+    auto a6 = ai.envelopes();
+    const auto* o6 = ai.find(a6, m6.id);
+    REQUIRE(o6);
+    CHECK(o6->conversation_id != o5->conversation_id);
+    CHECK(o6->route->rule != "handoff:human");
 }
 
 TEST_CASE("conversation stage: the router sees the customer's attributes, their time zone and the AI's turns "

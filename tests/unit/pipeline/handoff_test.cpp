@@ -58,6 +58,27 @@ TEST_CASE("a human reply or a take-over makes the conversation human-owned until
     }
 }
 
+TEST_CASE("a hand-off holds one conversation: a new one goes back to the rules", "[handoff]") {
+    HandoffState s = apply(HandoffState{}, ev(Kind::human_reply, 0ms, "agent:9"), policy);
+    s = apply(s, ev(Kind::customer_message, 10min), policy);
+    CHECK(s.owner == Owner::human);
+    s = apply(s, ev(Kind::new_conversation, 50min), policy);
+    CHECK(s.owner == Owner::ai);
+    CHECK(s.reason == HandoffReason::new_conversation);
+    CHECK(s.since == t0 + 50min);
+    CHECK_FALSE(s.agent);
+    auto stored = decode_handoff(encode(s));
+    REQUIRE(stored);
+    CHECK(stored->reason == HandoffReason::new_conversation);
+    // An AI-owned state keeps its reason; the turn count starts again either way.
+    HandoffState a = apply(apply(HandoffState{}, ai(1min), policy), ai(2min), policy);
+    CHECK(a.ai_turns == 2);
+    a = apply(a, ev(Kind::new_conversation, 3h), policy);
+    CHECK(a.owner == Owner::ai);
+    CHECK(a.reason == HandoffReason::none);
+    CHECK(a.ai_turns == 0);
+}
+
 TEST_CASE("idle expiry counts from the human's last action", "[handoff]") {
     HandoffState s = apply(HandoffState{}, ev(Kind::take_over, 0ms, "agent:1"), policy);
     s = apply(s, ev(Kind::human_reply, 3h, "agent:1"), policy);
