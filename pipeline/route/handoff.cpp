@@ -34,6 +34,18 @@ bool idle_expired(const HandoffState& s, Timestamp now, const HandoffPolicy& pol
     return idle >= policy.release_after_idle.count();
 }
 
+// A human-held conversation back to the AI for `reason`; the AI's turn count starts again.
+HandoffState back_to_ai(HandoffState s, HandoffReason reason, Timestamp at) {
+    if (s.owner == Owner::human) {
+        s.owner = Owner::ai;
+        s.reason = reason;
+        s.since = at;
+        s.agent.reset();
+    }
+    s.ai_turns = 0;
+    return s;
+}
+
 HandoffState to_human(HandoffState s, HandoffReason reason, const HandoffEvent& e) {
     if (s.owner != Owner::human) s.since = e.at;
     s.owner = Owner::human;
@@ -81,26 +93,14 @@ HandoffState apply(HandoffState s, const HandoffEvent& e, const HandoffPolicy& p
             s.ai_turns = 0;
             break;
         case Kind::release:
-            if (s.owner == Owner::human) {
-                s.owner = Owner::ai;
-                s.reason = HandoffReason::released;
-                s.since = e.at;
-                s.agent.reset();
-            }
-            s.ai_turns = 0;
+            s = back_to_ai(std::move(s), HandoffReason::released, e.at);
             break;
         case Kind::resolved:
             s.ai_turns = 0;
             break;
         case Kind::new_conversation:
             // A hand-off holds one conversation; the next one is the rules' again.
-            if (s.owner == Owner::human) {
-                s.owner = Owner::ai;
-                s.reason = HandoffReason::new_conversation;
-                s.since = e.at;
-                s.agent.reset();
-            }
-            s.ai_turns = 0;
+            s = back_to_ai(std::move(s), HandoffReason::new_conversation, e.at);
             break;
     }
     return s;

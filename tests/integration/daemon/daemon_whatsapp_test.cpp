@@ -43,6 +43,25 @@ std::string sign(const std::string& body) {
     return out;
 }
 
+// A reply as downstream writes it to omnibus.replies with kcat: nothing but the customer id,
+// the author and the text (the pipeline chooses the channel and recipient).
+void produce_reply(const std::string& bootstrap, const std::string& customer, const std::string& id,
+                   const std::string& author, const std::string& text, const std::string& source) {
+    const std::string reply = R"({"schema_version":1,"id":")" + id + R"(","direction":"outbound","sender":{"id":")" +
+                              author + R"("},"customer_id":")" + customer + R"(","content":{"type":"text","text":")" +
+                              text + R"("},"received_at":"2026-11-25T12:01:00.000Z"})";
+    TempFile value(reply + "\n", ".json");
+    int rc = -1;
+    const std::string out = run_capture("kcat -P -b " + bootstrap + " -t omnibus.replies -k " + customer +
+                                            " -H ce_specversion=1.0 -H ce_id=" + id + " -H ce_source=" + source +
+                                            " -H ce_type=com.omnibus.message.outbound"
+                                            " -H ce_time=2026-11-25T12:01:00.000Z -H content-type=application/json < " +
+                                            value.path() + " 2>&1",
+                                        &rc);
+    INFO(out);
+    REQUIRE(rc == 0);
+}
+
 std::string bootstrap_of(const std::string& log) {
     static const std::regex re(R"re("msg":"ready".*"bootstrap_servers":"([^"]+)")re");
     std::smatch m;
@@ -155,19 +174,7 @@ channels:
     REQUIRE(std::regex_search(routed, cm, customer_re));
     const std::string customer = cm[1];
     const std::string ai_id = "0190a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c6e";
-    const std::string ai_reply = R"({"schema_version":1,"id":")" + ai_id +
-                                 R"(","direction":"outbound","sender":{"id":"ai:assistant"},"customer_id":")" +
-                                 customer +
-                                 R"(","content":{"type":"text","text":"It left the warehouse this morning."},)"
-                                 R"("received_at":"2026-11-25T12:01:00.000Z"})";
-    TempFile ai_value(ai_reply + "\n", ".json");
-    run_capture("kcat -P -b " + bootstrap + " -t omnibus.replies -k " + customer +
-                    " -H ce_specversion=1.0 -H ce_id=" + ai_id +
-                    " -H ce_source=/ai -H ce_type=com.omnibus.message.outbound"
-                    " -H ce_time=2026-11-25T12:01:00.000Z -H content-type=application/json < " +
-                    ai_value.path() + " 2>&1",
-                &rc);
-    REQUIRE(rc == 0);
+    produce_reply(bootstrap, customer, ai_id, "ai:assistant", "It left the warehouse this morning.", "/ai");
     REQUIRE(wait_until([&] { return graph.accepted() == 2; }, 30s));
     const auto both = graph.received();
     REQUIRE(both.size() == 2);
@@ -219,18 +226,7 @@ channels:
     }
     REQUIRE_FALSE(zh_customer.empty());
     const std::string agent_id = "0190a3c4-5e6f-7a8b-9c0d-1e2f3a4b5c70";
-    const std::string agent_reply = R"({"schema_version":1,"id":")" + agent_id +
-                                    R"(","direction":"outbound","sender":{"id":"agent:42"},"customer_id":")" +
-                                    zh_customer + R"(","content":{"type":"text","text":"您好，我是客服小李。"},)"
-                                    R"("received_at":"2026-11-25T12:02:00.000Z"})";
-    TempFile agent_value(agent_reply + "\n", ".json");
-    run_capture("kcat -P -b " + bootstrap + " -t omnibus.replies -k " + zh_customer +
-                    " -H ce_specversion=1.0 -H ce_id=" + agent_id +
-                    " -H ce_source=/helpdesk -H ce_type=com.omnibus.message.outbound"
-                    " -H ce_time=2026-11-25T12:02:00.000Z -H content-type=application/json < " +
-                    agent_value.path() + " 2>&1",
-                &rc);
-    REQUIRE(rc == 0);
+    produce_reply(bootstrap, zh_customer, agent_id, "agent:42", "您好，我是客服小李。", "/helpdesk");
     REQUIRE(wait_until([&] { return graph.accepted() == 3; }, 30s));
     CHECK(graph.received()[2].to == "8613800138000");
     {
@@ -245,10 +241,9 @@ channels:
             return human.find("A12345") != std::string::npos;
         },
         20s, 200ms);
-    if (!held_by_human)
-        std::fprintf(stderr, "AI: %s\nDEAD: %s\n",
-                     run_capture("kcat -C -b " + bootstrap + " -t omnibus.outbox.ai -o beginning -e -q -f '%s\\n' 2>&1").c_str(),
-                     run_capture("kcat -C -b " + bootstrap + " -t omnibus.deadletter -o beginning -e -q -f '%h %s\\n' 2>&1").c_str());
+    if (!held_by_human)  // where it went instead
+        UNSCOPED_INFO("outbox.ai: " + run_capture("kcat -C -b " + bootstrap +
+                                                  " -t omnibus.outbox.ai -o beginning -e -q -f '%s\\n' 2>&1"));
     REQUIRE(held_by_human);
     {
         std::istringstream lines(human);
