@@ -50,26 +50,36 @@ double cpu_seconds() {
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-std::int64_t high_watermarks(const kafka::KafkaSettings& s, const std::string& topic) {
-    kafka::detail::ClientContext ctx;
-    ctx.role = "bench";
-    auto rk = kafka::detail::new_handle(RD_KAFKA_CONSUMER, kafka::detail::make_conf(kafka::admin_properties(s)), ctx);
-    std::int64_t total = 0;
-    for (int p = 0; p < kPartitions; ++p) {
-        std::int64_t lo = 0, hi = 0;
-        if (rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &lo, &hi, 5000) == 0) total += hi;
+// One client for the watermark queries, made once: a handle per query would spend the CPU
+// this bench measures on starting and stopping librdkafka clients.
+class Watermarks {
+public:
+    explicit Watermarks(const kafka::KafkaSettings& s) {
+        ctx_.role = "bench";
+        rk_ = kafka::detail::new_handle(RD_KAFKA_CONSUMER, kafka::detail::make_conf(kafka::admin_properties(s)), ctx_);
     }
-    return total;
-}
+    std::int64_t high(const std::string& topic) {
+        std::int64_t total = 0;
+        for (int p = 0; p < kPartitions; ++p) {
+            std::int64_t lo = 0, hi = 0;
+            if (rd_kafka_query_watermark_offsets(rk_.get(), topic.c_str(), p, &lo, &hi, 5000) == 0) total += hi;
+        }
+        return total;
+    }
+    std::int64_t routed() { return high("omnibus.outbox.ai") + high("omnibus.outbox.human"); }
+    bool wait_for(const std::string& topic, std::int64_t want, double timeout_s) {
+        auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+        while (Clock::now() < deadline) {
+            if ((topic.empty() ? routed() : high(topic)) >= want) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
 
-bool wait_for(const kafka::KafkaSettings& s, const std::string& topic, std::int64_t want, double timeout_s) {
-    auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-    while (Clock::now() < deadline) {
-        if (high_watermarks(s, topic) >= want) return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-}
+private:
+    kafka::detail::ClientContext ctx_;  // outlives the handle
+    kafka::detail::HandlePtr rk_;
+};
 
 const std::vector<std::string>& texts() {
     static const std::vector<std::string> all = [] {
@@ -81,10 +91,6 @@ const std::vector<std::string>& texts() {
         return out;
     }();
     return all;
-}
-
-std::int64_t routed(const kafka::KafkaSettings& s) {
-    return high_watermarks(s, "omnibus.outbox.ai") + high_watermarks(s, "omnibus.outbox.human");
 }
 
 envelope::Envelope message(int customer, int n, envelope::Timestamp at) {
@@ -170,21 +176,19 @@ int main(int argc, char** argv) {
     while ((!resolve.has_assignment() || !conversation.has_assignment()) && Clock::now() < joined)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
 
+    Watermarks marks(s);
     const auto t0 = envelope::now_ms();
     std::printf("pipeline: %d customers x %d messages, %d partitions, embedded cluster, one process\n", customers,
                 per_customer, kPartitions);
 
     auto phase = [&](const char* name, int first, int last) {
-        const std::int64_t before = routed(s);
+        const std::int64_t before = marks.routed();
         const std::int64_t n = static_cast<std::int64_t>(customers) * (last - first);
         produce_phase(feeder, customers, first, last, t0);  // on Kafka before the clock starts
         // The stages start on these at once; the clock runs from here to the last routed one.
         const double c0 = cpu_seconds();
         const auto w0 = Clock::now();
-        auto deadline = Clock::now() + std::chrono::seconds(300);
-        bool ok = false;
-        while (!(ok = routed(s) >= before + n) && Clock::now() < deadline)
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        const bool ok = marks.wait_for("", before + n, 300);
         const double wall = std::chrono::duration<double>(Clock::now() - w0).count();
         const double cpu = cpu_seconds() - c0;
         std::printf("  %-14s %8lld msgs  %8.0f msg/s wall  %8.0f msg/CPU-s (whole process)  %s\n", name,
@@ -196,12 +200,12 @@ int main(int argc, char** argv) {
     const auto [returning_wall, returning_cpu] = phase("returning", 1, per_customer);
 
     // Ceiling: the same records, consumed and produced again by kcat, on the same cluster.
-    const std::int64_t inbound = high_watermarks(s, "omnibus.inbound");
+    const std::int64_t inbound = marks.high("omnibus.inbound");
     const auto k0 = Clock::now();
     const std::string cmd = "kcat -C -q -e -b " + s.brokers + " -t omnibus.inbound -o beginning -f '%k\\t%s\\n' | kcat -P -b " +
                             s.brokers + " -t bench.copy -K '\\t' 2>/dev/null";
     int rc = std::system(cmd.c_str());
-    wait_for(s, "bench.copy", inbound, 60);
+    marks.wait_for("bench.copy", inbound, 60);
     const double kwall = std::chrono::duration<double>(Clock::now() - k0).count();
     const double ceiling = static_cast<double>(inbound) / kwall;
     std::printf("  kcat consume->produce (ceiling): %lld msgs, %.0f msg/s wall%s\n", static_cast<long long>(inbound),
