@@ -107,6 +107,17 @@ bool has_cjk(std::string_view kw) {
     return false;
 }
 
+// What may stand beside a word: ASCII that is not a letter or digit, and the non-ASCII
+// spaces, punctuation and symbols customers type (¿¡«», quotes and dashes, CJK and fullwidth
+// punctuation, emoji). Other non-ASCII counts as a letter. The exact class, [^\pL\pN],
+// compiles to a large UTF-8 automaton in every rule set: 10 MB for the built-in rules.
+// Case-sensitive on purpose: folded, the symbol ranges would take in K, k and å (the Kelvin
+// and Ångström signs fold to them).
+constexpr const char* kBoundary =
+    "(?-i:[\\x00-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\x7F\\x{A0}-\\x{BF}\\x{D7}\\x{F7}\\x{2000}-\\x{2BFF}"
+    "\\x{3000}-\\x{303F}\\x{FE30}-\\x{FE4F}\\x{FF00}-\\x{FF0F}\\x{FF1A}-\\x{FF20}\\x{FF3B}-\\x{FF40}"
+    "\\x{FF5B}-\\x{FF65}\\x{1F000}-\\x{1FAFF}])";
+
 // One case-insensitive pattern for a list of keywords: whole words in scripts with spaces
 // (one boundary pair around the alternation, not one per word: the program stays small),
 // substrings in Chinese, Japanese and Korean. Longest first: "order number" before "order".
@@ -120,7 +131,7 @@ std::string alternation(const std::vector<std::string>& words) {
         into += RE2::QuoteMeta(re2::StringPiece(w.data(), w.size()));
     }
     std::string p = "(?i)";
-    if (!spaced.empty()) p += "(?:^|[^\\pL\\pN])(?:" + spaced + ")(?:$|[^\\pL\\pN])";
+    if (!spaced.empty()) p += std::string("(?:^|") + kBoundary + ")(?:" + spaced + ")(?:$|" + kBoundary + ")";
     if (!cjk.empty()) p += (spaced.empty() ? "(?:" : "|(?:") + cjk + ")";
     return p;
 }

@@ -119,6 +119,22 @@ TEST_CASE("classifier: short messages fall back to the customer's language, then
     CHECK(mixed.entities[0].value == "A12345");
 }
 
+TEST_CASE("classifier: keywords are whole words beside any punctuation, space or emoji customers type",
+          "[pipeline][classify]") {
+    CHECK(run("¿reembolso?", "es").intent.name == "return_refund");  // es and pt share the word: the customer's
+    CHECK(run("¡reembolso!", "es").intent.name == "return_refund");
+    for (const char* text : {"«remboursement»", "refund😡", "“refund”", "refund…",
+                             "refund，please", "refund\u00a0now", "（refund）", "refund—now"}) {
+        INFO(text);
+        CHECK(run(text, "en").intent.name == "return_refund");
+    }
+    // Inside a longer word, in any script, it is not the keyword.
+    for (const char* text : {"refunds", "prefund", "refundé", "refundж", "refund中"}) {
+        INFO(text);
+        CHECK(run(text, "en").intent.rule != "return_refund/en");
+    }
+}
+
 TEST_CASE("classifier: entities, sentiment signals and the rule that decided", "[pipeline][classify]") {
     const auto t = run("Wo ist meine Bestellung? Sendungsnummer 1Z999AA10123456784");
     CHECK(t.language == "de");
