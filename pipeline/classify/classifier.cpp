@@ -164,27 +164,55 @@ const std::vector<std::string>& supported_languages() {
 
 struct Classifier::Impl {
     struct Language {
-        std::unique_ptr<RE2::Set> intents;     // index i = intent_names[intent_of[i]]
-        std::vector<std::size_t> intent_of;    // set index → intent index
         std::unique_ptr<RE2> negative, positive, profanity, threats;
+    };
+    // Every pattern of the rules in one set, matched once per message: which intents of which
+    // language, which lexicons and which entity patterns occur. Only those are then searched
+    // for positions and counts, instead of a dozen scans of every message.
+    struct Pattern {
+        const Language* language = nullptr;  // intents: the language they belong to
+        std::size_t intent = std::string::npos;
+        const RE2* re = nullptr;             // lexicons and entities: the regex to run on a hit
     };
     std::vector<std::string> intent_names;  // in priority order
     std::map<std::string, Language, std::less<>> languages;
     std::unique_ptr<RE2> order_re, hash_re, tracking_word_re, tracking_re, email_re;
+    std::unique_ptr<RE2::Set> all;
+    std::vector<Pattern> patterns;  // set index → what it is
 
     const Language* language(std::string_view code) const {
         auto it = languages.find(code);
         return it == languages.end() ? nullptr : &it->second;
     }
-    // The first intent (priority order) matching `text` in `lang`, or npos.
-    std::size_t intent(const Language* lang, std::string_view text) const {
-        if (!lang || !lang->intents) return std::string::npos;
+    // The set indexes matching `text`; none when RE2's DFA ran out of memory (a pathological
+    // text: the message is then classified as matching no rule).
+    std::vector<int> match(std::string_view text) const {
         std::vector<int> hits;
-        if (!lang->intents->Match(re2::StringPiece(text.data(), text.size()), &hits) || hits.empty())
-            return std::string::npos;
+        if (!all || !all->Match(re2::StringPiece(text.data(), text.size()), &hits, nullptr)) hits.clear();
+        return hits;
+    }
+    // The first intent (priority order) of `lang` among `hits`, or npos.
+    std::size_t intent(const Language* lang, const std::vector<int>& hits) const {
         std::size_t best = std::string::npos;
-        for (int h : hits) best = std::min(best, lang->intent_of[static_cast<std::size_t>(h)]);
+        if (!lang) return best;
+        for (int h : hits) {
+            const Pattern& p = patterns[static_cast<std::size_t>(h)];
+            if (p.language == lang) best = std::min(best, p.intent);
+        }
         return best;
+    }
+    bool hit(const RE2* re, const std::vector<int>& hits) const {
+        if (!re) return false;
+        for (int h : hits)
+            if (patterns[static_cast<std::size_t>(h)].re == re) return true;
+        return false;
+    }
+    // Adds a pattern to the set; false (with RE2's message) when it does not parse.
+    bool add(const std::string& pattern, Pattern what, std::string* error) {
+        if (!all) all = std::make_unique<RE2::Set>(re2_options(), RE2::UNANCHORED);
+        if (all->Add(pattern, error) < 0) return false;
+        patterns.push_back(what);
+        return true;
     }
 };
 
@@ -297,17 +325,11 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
         }
     }
     for (auto& [lang, patterns] : per_language) {
-        auto& L = impl->languages[lang];
-        L.intents = std::make_unique<RE2::Set>(re2_options(), RE2::UNANCHORED);
+        const auto& L = impl->languages[lang];
         for (auto& [intent, pattern] : patterns) {
             std::string err;
-            if (L.intents->Add(pattern, &err) < 0) {
-                ld.error(intents, "intents (" + lang + "): " + err);
-                continue;
-            }
-            L.intent_of.push_back(intent);
+            if (!impl->add(pattern, {&L, intent, nullptr}, &err)) ld.error(intents, "intents (" + lang + "): " + err);
         }
-        if (!L.intents->Compile()) ld.error(intents, "intents (" + lang + "): the patterns do not fit RE2's memory budget");
     }
 
     // entities
@@ -359,6 +381,15 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
             }
         }
     }
+    // The lexicons and entity patterns join the intents in the one set (they compiled above).
+    for (const auto& [lang, L] : impl->languages)
+        for (const RE2* re : {L.negative.get(), L.positive.get(), L.profanity.get(), L.threats.get()})
+            if (re) impl->add(re->pattern(), {nullptr, std::string::npos, re}, nullptr);
+    for (const RE2* re : {impl->order_re.get(), impl->hash_re.get(), impl->tracking_word_re.get(),
+                          impl->tracking_re.get(), impl->email_re.get()})
+        if (re) impl->add(re->pattern(), {nullptr, std::string::npos, re}, nullptr);
+    if (impl->all && !impl->all->Compile())
+        ld.error(root, "the rules do not fit RE2's memory budget (32 MiB)");
     if (!ld.errors.empty()) return LoadResult{nullptr, std::move(ld.errors)};
     return LoadResult{std::make_shared<const Classifier>(std::move(impl)), {}};
 }
@@ -384,6 +415,7 @@ Classification Classifier::classify(const ClassifyInput& in) const {
     }
     const Scan sc = scan(text.substr(0, std::min<std::size_t>(text.size(), 16384)));
     const std::string& clean = sc.clean;
+    const std::vector<int> hits = m.match(clean);
 
     // ---- language
     const int letters = sc.letters();
@@ -419,12 +451,12 @@ Classification Classifier::classify(const ClassifyInput& in) const {
             int matched = 0;
             for (const auto& [l, L] : m.languages) {
                 if (l == "en" && !(code == "en")) continue;  // English words turn up everywhere
-                if (m.intent(&L, clean) != std::string::npos) {
+                if (m.intent(&L, hits) != std::string::npos) {
                     ++matched;
                     only = l;
                 }
             }
-            if (matched == 0 && code != "en" && m.intent(m.language("en"), clean) != std::string::npos)
+            if (matched == 0 && code != "en" && m.intent(m.language("en"), hits) != std::string::npos)
                 matched = 1, only = "en";  // "hi", "refund?": English when nothing else says otherwise
             if (matched == 1) set_language(only, 0.6, "keywords");
             else if (!in.previous_language.empty()) set_language(std::string(in.previous_language), 0.5, "previous");
@@ -442,11 +474,11 @@ Classification Classifier::classify(const ClassifyInput& in) const {
 
     // ---- intent: the message's language, then English (order words in English are common)
     const Impl::Language* L = m.language(out.language);
-    std::size_t hit = m.intent(L, clean);
+    std::size_t hit = m.intent(L, hits);
     std::string rule_lang = out.language;
     double confidence = 0.9;
     if (hit == std::string::npos && out.language != "en") {
-        hit = m.intent(m.language("en"), clean);
+        hit = m.intent(m.language("en"), hits);
         rule_lang = "en";
         confidence = 0.6;
     }
@@ -463,7 +495,7 @@ Classification Classifier::classify(const ClassifyInput& in) const {
         if (out.entities.size() < 16) out.entities.push_back({std::move(type), std::move(value)});
     };
     auto each = [&](const RE2* re, const char* type) {
-        if (!re) return;
+        if (!m.hit(re, hits)) return;
         re2::StringPiece rest(clean.data(), clean.size());
         std::string v;
         for (int guard = 0; guard < 16 && RE2::FindAndConsume(&rest, *re, &v); ++guard) add(type, v);
@@ -476,13 +508,14 @@ Classification Classifier::classify(const ClassifyInput& in) const {
 
     // ---- sentiment: the language's lexicon, with English swearing and threats everywhere
     const Impl::Language* en = m.language("en");
-    const int neg = count(L ? L->negative.get() : nullptr, clean);
-    const int pos = count(L ? L->positive.get() : nullptr, clean);
-    int profanity = count(L ? L->profanity.get() : nullptr, clean);
-    int threats = count(L ? L->threats.get() : nullptr, clean);
+    auto counted = [&](const RE2* re) { return m.hit(re, hits) ? count(re, clean) : 0; };
+    const int neg = counted(L ? L->negative.get() : nullptr);
+    const int pos = counted(L ? L->positive.get() : nullptr);
+    int profanity = counted(L ? L->profanity.get() : nullptr);
+    int threats = counted(L ? L->threats.get() : nullptr);
     if (L != en && en) {
-        profanity += count(en->profanity.get(), clean);
-        threats += count(en->threats.get(), clean);
+        profanity += counted(en->profanity.get());
+        threats += counted(en->threats.get());
     }
     double score = 0;
     if (neg + pos > 0) score = 0.6 * (pos - neg) / static_cast<double>(pos + neg);
