@@ -170,7 +170,7 @@ struct Classifier::Impl {
     // language, which lexicons and which entity patterns occur. Only those are then searched
     // for positions and counts, instead of a dozen scans of every message.
     struct Pattern {
-        const Language* language = nullptr;  // intents: the language they belong to
+        const Language* language = nullptr;  // intents: the language they belong to, nullptr: all (regex)
         std::size_t intent = std::string::npos;
         const RE2* re = nullptr;             // lexicons and entities: the regex to run on a hit
     };
@@ -197,7 +197,7 @@ struct Classifier::Impl {
         if (!lang) return best;
         for (int h : hits) {
             const Pattern& p = patterns[static_cast<std::size_t>(h)];
-            if (p.language == lang) best = std::min(best, p.intent);
+            if (p.intent != std::string::npos && (p.language == lang || !p.language)) best = std::min(best, p.intent);
         }
         return best;
     }
@@ -289,6 +289,7 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
 
     // intents: name → {language: [words], regex: [patterns]}
     std::map<std::string, std::vector<std::pair<std::size_t, std::string>>> per_language;  // lang → (intent, pattern)
+    std::vector<std::pair<std::size_t, std::string>> any_language;  // (intent, regex) of every language
     const YAML::Node intents = root["intents"];
     if (!intents || !intents.IsMap()) {
         ld.error(intents, "intents: expected a mapping of intent names");
@@ -312,7 +313,8 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
                 if (lang == "regex") {
                     for (const auto& w : ws) {
                         if (!ld.compile(lk.second, "intents." + name + ".regex", w)) continue;
-                        for (const auto& l : supported_languages()) per_language[l].push_back({index, "(?i)" + w});
+                        any_language.push_back({index, "(?i)" + w});
+                        for (const auto& l : supported_languages()) (void)impl->languages[l];
                     }
                     continue;
                 }
@@ -323,6 +325,11 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
                 per_language[lang].push_back({index, alternation(ws)});
             }
         }
+    }
+    // A regex belongs to every language: in the set once, with no language.
+    for (auto& [intent, pattern] : any_language) {
+        std::string err;
+        if (!impl->add(pattern, {nullptr, intent, nullptr}, &err)) ld.error(intents, "intents (regex): " + err);
     }
     for (auto& [lang, patterns] : per_language) {
         const auto& L = impl->languages[lang];

@@ -207,3 +207,23 @@ extra: 1
     CHECK(Classifier::load_file("/nonexistent/classify.yaml").report().find("/nonexistent/classify.yaml: cannot read") !=
           std::string::npos);
 }
+
+TEST_CASE("classifier: a regex intent holds in every language, in priority order with the keywords",
+          "[pipeline][classify]") {
+    const auto r = Classifier::load_string(R"(version: 1
+intents:
+  human_requested:
+    regex: ['\bticket [0-9]{3}\b']
+  order_status:
+    en: [order]
+    de: [bestellung]
+)",
+                                           "rules.yaml");
+    INFO(r.report());
+    REQUIRE(r.ok());
+    auto c = r.classifier;
+    CHECK(c->classify({"ticket 123 about my order", {}, "en", {}}).intent.rule == "human_requested/en");
+    CHECK(c->classify({"ticket 123 wegen meiner Bestellung", {}, "de", {}}).intent.rule == "human_requested/de");
+    CHECK(c->classify({"wo ist meine Bestellung", {}, "de", {}}).intent.rule == "order_status/de");
+    CHECK(c->classify({"ticket 12", {}, "de", {}}).intent.name == "other");
+}
