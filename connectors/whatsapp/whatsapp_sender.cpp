@@ -63,6 +63,9 @@ struct Job {
     // Records still to be acknowledged before the completion runs.
     int records_left = 0;
     bool essential_failed = false;  // a dead letter / outbox record never got in (stopping)
+    // Its partition was revoked while its request was on the wire: a retryable failure gives
+    // it back to Kafka (the next owner sends it) instead of waiting here for a retry.
+    bool released = false;
 };
 using JobPtr = std::shared_ptr<Job>;
 
@@ -266,7 +269,7 @@ void Sender::State::answered(const JobPtr& job, const http::ClientResponse& resp
                 pop();
                 next = Next::accepted;
             }
-        } else if (stopping && is_retryable(f.kind)) {
+        } else if ((stopping || job->released) && is_retryable(f.kind)) {
             pop();
             next = Next::abandon;
         } else if (is_retryable(f.kind) && job->attempt < options.max_retries) {
@@ -535,10 +538,12 @@ void Sender::release(const std::vector<kafka::TopicPartition>& partitions) {
             for (std::size_t i = 0; i < l.jobs.size(); ++i) {
                 const JobPtr& j = l.jobs[i];
                 const bool wire = i == 0 && l.on_wire;
-                if (!wire && gone.contains({j->in.record.record.topic, j->in.record.partition})) {
+                const bool leaving = gone.contains({j->in.record.record.topic, j->in.record.partition});
+                if (!wire && leaving) {
                     dropped.push_back(j);
                     if (i == 0) l.waiting = false;
                 } else {
+                    if (leaving) j->released = true;
                     keep.push_back(j);
                 }
             }

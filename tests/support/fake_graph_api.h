@@ -87,6 +87,7 @@ public:
         return received_;
     }
     std::size_t accepted() const { return accepted_.load(); }
+    std::size_t arrived() const { return arrived_.load(); }  // requests seen, answered or not yet
     std::size_t unauthorized() const { return unauthorized_.load(); }
     std::size_t invalid() const { return invalid_.load(); }
 
@@ -145,6 +146,7 @@ private:
     }
 
     void handle(const httplib::Request& req, httplib::Response& res) {
+        ++arrived_;
         if (req.path != path_) {
             ++invalid_;
             return error(res, 400, 100, "Unsupported post request. Object does not exist", "GraphMethodException");
@@ -203,6 +205,7 @@ private:
     std::deque<Answer> script_;
     std::vector<Received> received_;
     std::atomic<std::size_t> accepted_{0};
+    std::atomic<std::size_t> arrived_{0};
     std::atomic<std::size_t> unauthorized_{0};
     std::atomic<std::size_t> invalid_{0};
 };

@@ -409,7 +409,7 @@ TEST_CASE("a reply waiting for a retry when the channel stops is delivered after
     Harness h("window_unknown: open\nretry_backoff: 5s\nretry_backoff_max: 5s\n");
     h.graph.fail_next(1, FakeGraphApi::graph_error(500, 1, "An unknown error occurred", "OAuthException", true));
     h.deliver(Harness::reply("survives a restart"));
-    REQUIRE(wait_until([&] { return h.graph.received().size() == 1; }, 10s));
+    REQUIRE(wait_until([&] { return h.metric("omnibus_channel_send_retries_total", {{"channel", "wa"}}) == 1; }, 10s));
     h.stop();  // the reply waits 5 s for its retry: abandoned, not committed
     CHECK(h.graph.accepted() == 0);
     h.start();
@@ -417,4 +417,23 @@ TEST_CASE("a reply waiting for a retry when the channel stops is delivered after
     CHECK(h.graph.received().back().text == "survives a restart");
     std::this_thread::sleep_for(500ms);
     CHECK(h.graph.accepted() == 1);  // once
+}
+
+TEST_CASE("a reply whose request is on the wire when the channel stops is not retried here but after the restart") {
+    Harness h("window_unknown: open\nretry_backoff: 5s\nretry_backoff_max: 5s\n");
+    auto slow_failure = FakeGraphApi::graph_error(500, 1, "An unknown error occurred", "OAuthException", true);
+    slow_failure.delay = 1500ms;
+    h.graph.fail_next(1, slow_failure);
+    h.deliver(Harness::reply("on the wire at shutdown"));
+    REQUIRE(wait_until([&] { return h.graph.arrived() == 1; }, 10s));
+    // The partition is revoked while the request waits for its answer. The 500 that follows
+    // gives the reply back to Kafka at once: no retry from this instance during the stop.
+    h.stop();
+    CHECK(h.graph.accepted() == 0);
+    CHECK(h.graph.arrived() == 1);
+    h.start();
+    REQUIRE(wait_until([&] { return h.graph.accepted() == 1; }, 20s));
+    CHECK(h.graph.received().back().text == "on the wire at shutdown");
+    std::this_thread::sleep_for(500ms);
+    CHECK(h.graph.accepted() == 1);
 }
