@@ -36,13 +36,14 @@ int main(int argc, char** argv) {
     ctx.handoff = &handoff;
     ctx.now = std::chrono::system_clock::now();
     std::vector<double> classify_ns, both_ns;
+    std::vector<std::vector<double>> per_message(envs.size());
     const int rounds = 200;
     classify_ns.reserve(envs.size() * rounds);
     both_ns.reserve(envs.size() * rounds);
     std::size_t sink = 0;
     for (int r = 0; r < rounds; ++r) {
-        for (const auto& original : envs) {
-            envelope::Envelope env = original;
+        for (std::size_t i = 0; i < envs.size(); ++i) {
+            envelope::Envelope env = envs[i];
             const auto t0 = std::chrono::steady_clock::now();
             classifier->apply(env, "en");
             const auto t1 = std::chrono::steady_clock::now();
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
             if (r == 0) continue;  // warm-up
             classify_ns.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
             both_ns.push_back(std::chrono::duration<double, std::nano>(t2 - t0).count());
+            per_message[i].push_back(both_ns.back());
         }
     }
     auto pct = [](std::vector<double> v, double p) {
@@ -63,5 +65,14 @@ int main(int argc, char** argv) {
     std::printf("  classify          p50 %6.2f µs  p99 %6.2f µs\n", pct(classify_ns, 0.5) / 1000, pct(classify_ns, 0.99) / 1000);
     std::printf("  classify + route  p50 %6.2f µs  p99 %6.2f µs  (budget ≤ 10 µs at p99: %.2f of it)\n",
                 pct(both_ns, 0.5) / 1000, pct(both_ns, 0.99) / 1000, pct(both_ns, 0.99) / 10000);
+    // Where the tail comes from: the messages with the highest median cost.
+    std::vector<std::pair<double, std::size_t>> medians;
+    for (std::size_t i = 0; i < envs.size(); ++i) medians.emplace_back(pct(per_message[i], 0.5), i);
+    std::sort(medians.rbegin(), medians.rend());
+    for (std::size_t k = 0; k < 3 && k < medians.size(); ++k) {
+        const std::string& t = *envs[medians[k].second].content.text;
+        std::printf("  slowest #%zu median %6.2f µs, %zu bytes: %.40s\n", k + 1, medians[k].first / 1000, t.size(),
+                    t.c_str());
+    }
     return 0;
 }
