@@ -25,16 +25,6 @@
 #include "pipeline/route/explain_input.h"
 #include "pipeline/route/router.h"
 
-// jemalloc reads this at its first allocation (MALLOC_CONF in the environment
-// still overrides it). Its default of four arenas per core gives eight here,
-// each keeping pages of its own; the daemon's hot threads have thread caches,
-// so two arenas per core cost no measurable contention and keep the idle
-// footprint inside its budget (docs/architecture.md: the allocator).
-extern "C" {
-extern const char* malloc_conf;
-const char* malloc_conf = "narenas:4,lg_tcache_nslots_mul:-1";
-}
-
 namespace {
 
 using namespace omnibus;
