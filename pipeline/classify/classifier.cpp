@@ -10,8 +10,9 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <map>
+#include <cstdint>
 #include <cstring>
+#include <map>
 
 #include "config/text_file.h"
 
@@ -59,25 +60,161 @@ std::size_t decode(std::string_view s, std::size_t i, char32_t& out) {
     return n;
 }
 
+// Lower case for the scripts of the rules (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic,
+// fullwidth Latin). The UTF-8 length of a character never changes, so a byte offset in the
+// folded text is the same offset in the original.
+char32_t fold(char32_t c) {
+    if (c < 0x80) return c >= 'A' && c <= 'Z' ? c + 32 : c;
+    if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
+    if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) return c | 1;  // even upper, odd lower
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c & 1) ? c + 1 : c;  // odd upper
+    if (c == 0x178) return 0xFF;
+    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;
+    if (c >= 0x410 && c <= 0x42F) return c + 32;
+    if (c >= 0x400 && c <= 0x40F) return c + 80;
+    if (c >= 0xFF21 && c <= 0xFF3A) return c + 32;
+    return c;
+}
+
+void append_utf8(std::string& out, char32_t c) {
+    if (c < 0x80) {
+        out.push_back(static_cast<char>(c));
+    } else if (c < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (c >> 6)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (c >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (c >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+}
+
+// What may stand beside a word: ASCII that is not a letter or digit, and the non-ASCII
+// spaces, punctuation and symbols customers type (¿¡«», quotes and dashes, CJK and fullwidth
+// punctuation, emoji). Other non-ASCII counts as a letter.
+constexpr bool ascii_boundary(char32_t c) {
+    return !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
+}
+bool is_boundary(char32_t c) {
+    if (c < 0x80) return ascii_boundary(c);
+    return (c >= 0xA0 && c <= 0xBF) || c == 0xD7 || c == 0xF7 || (c >= 0x2000 && c <= 0x2BFF) ||
+           (c >= 0x3000 && c <= 0x303F) || (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF0F) ||
+           (c >= 0xFF1A && c <= 0xFF20) || (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65) ||
+           (c >= 0x1F000 && c <= 0x1FAFF);
+}
+
+// A keyword as the index holds it: valid UTF-8 (invalid bytes become spaces), in lower case.
+std::string fold_keyword(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size();) {
+        char32_t c = 0;
+        const std::size_t n = decode(text, i, c);
+        if (n == 0) {
+            out.push_back(' ');
+            ++i;
+            continue;
+        }
+        append_utf8(out, fold(c));
+        i += n;
+    }
+    return out;
+}
+
+// Keyword lists by a key (a first word, a first character): open addressing over FNV-1a
+// hashes, a few kilobytes for the built-in rules. Built once; find() is const.
+struct Keyword {
+    std::string text;  // folded
+    int pattern = 0;
+};
+class KeywordTable {
+public:
+    std::vector<Keyword>& list(std::string_view key) {
+        auto [it, fresh] = index_.try_emplace(std::string(key), static_cast<int>(lists_.size()));
+        if (fresh) {
+            keys_.emplace_back(key);
+            lists_.emplace_back();
+        }
+        return lists_[static_cast<std::size_t>(it->second)];
+    }
+    // After the last list(): longest keyword first in every list, and the hash slots.
+    void build() {
+        for (auto& v : lists_)
+            std::stable_sort(v.begin(), v.end(), [](const Keyword& a, const Keyword& b) { return a.text.size() > b.text.size(); });
+        std::size_t n = 16;
+        while (n < 2 * lists_.size()) n *= 2;
+        slots_.assign(n, Slot{});
+        for (std::size_t l = 0; l < lists_.size(); ++l) {
+            const std::uint64_t h = hash(keys_[l]);
+            std::size_t i = h & (n - 1);
+            while (slots_[i].list >= 0) i = (i + 1) & (n - 1);
+            slots_[i] = Slot{h, static_cast<int>(l)};
+        }
+        index_.clear();
+    }
+    const std::vector<Keyword>* find(std::string_view key) const {
+        if (slots_.empty()) return nullptr;
+        const std::uint64_t h = hash(key);
+        for (std::size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+            const Slot& s = slots_[i];
+            if (s.list < 0) return nullptr;
+            if (s.hash == h && keys_[static_cast<std::size_t>(s.list)] == key) return &lists_[static_cast<std::size_t>(s.list)];
+        }
+    }
+    bool empty() const { return lists_.empty(); }
+
+private:
+    struct Slot {
+        std::uint64_t hash = 0;
+        int list = -1;
+    };
+    static std::uint64_t hash(std::string_view s) {
+        std::uint64_t h = 14695981039346656037ull;
+        for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+        return h;
+    }
+    std::map<std::string, int, std::less<>> index_;  // while building
+    std::vector<std::string> keys_;
+    std::vector<std::vector<Keyword>> lists_;
+    std::vector<Slot> slots_;
+};
+
 struct Scan {
-    std::string clean;  // valid UTF-8: invalid bytes became spaces
+    std::string clean;   // valid UTF-8: invalid bytes became spaces
+    std::string folded;  // clean in lower case, byte for byte the same length
     int kana = 0, han = 0, hangul = 0, arabic = 0, cyrillic = 0, latin = 0;
     int upper = 0, lower = 0;
+    bool digit = false, at = false, hash = false;  // for the entity patterns: what they need
     int letters() const { return kana + han + hangul + arabic + cyrillic + latin; }
 };
 
 Scan scan(std::string_view text) {
     Scan s;
     s.clean.reserve(text.size());
+    s.folded.reserve(text.size());
     for (std::size_t i = 0; i < text.size();) {
         char32_t c = 0;
         const std::size_t n = decode(text, i, c);
         if (n == 0) {
             s.clean.push_back(' ');
+            s.folded.push_back(' ');
             ++i;
             continue;
         }
         s.clean.append(text.substr(i, n));
+        if (c < 0x80) {
+            s.folded.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
+            s.digit = s.digit || (c >= '0' && c <= '9');
+            s.at = s.at || c == '@';
+            s.hash = s.hash || c == '#';
+        } else {
+            append_utf8(s.folded, fold(c));
+        }
         i += n;
         if (c >= 0x3040 && c <= 0x30FF) ++s.kana;
         else if ((c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF)) ++s.han;
@@ -107,52 +244,11 @@ bool has_cjk(std::string_view kw) {
     return false;
 }
 
-// What may stand beside a word: ASCII that is not a letter or digit, and the non-ASCII
-// spaces, punctuation and symbols customers type (¿¡«», quotes and dashes, CJK and fullwidth
-// punctuation, emoji). Other non-ASCII counts as a letter. The exact class, [^\pL\pN],
-// compiles to a large UTF-8 automaton in every rule set: 10 MB for the built-in rules.
-// Case-sensitive on purpose: folded, the symbol ranges would take in K, k and å (the Kelvin
-// and Ångström signs fold to them).
-constexpr const char* kBoundary =
-    "(?-i:[\\x00-\\x2F\\x3A-\\x40\\x5B-\\x60\\x7B-\\x7F\\x{A0}-\\x{BF}\\x{D7}\\x{F7}\\x{2000}-\\x{2BFF}"
-    "\\x{3000}-\\x{303F}\\x{FE30}-\\x{FE4F}\\x{FF00}-\\x{FF0F}\\x{FF1A}-\\x{FF20}\\x{FF3B}-\\x{FF40}"
-    "\\x{FF5B}-\\x{FF65}\\x{1F000}-\\x{1FAFF}])";
-
-// One case-insensitive pattern for a list of keywords: whole words in scripts with spaces
-// (one boundary pair around the alternation, not one per word: the program stays small),
-// substrings in Chinese, Japanese and Korean. Longest first: "order number" before "order".
-std::string alternation(const std::vector<std::string>& words) {
-    std::vector<std::string> sorted = words;
-    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
-    std::string spaced, cjk;
-    for (const auto& w : sorted) {
-        std::string& into = has_cjk(w) ? cjk : spaced;
-        if (!into.empty()) into += '|';
-        into += RE2::QuoteMeta(re2::StringPiece(w.data(), w.size()));
-    }
-    std::string p = "(?i)";
-    if (!spaced.empty()) p += std::string("(?:^|") + kBoundary + ")(?:" + spaced + ")(?:$|" + kBoundary + ")";
-    if (!cjk.empty()) p += (spaced.empty() ? "(?:" : "|(?:") + cjk + ")";
-    return p;
-}
-
 RE2::Options re2_options() {
     RE2::Options o;
     o.set_log_errors(false);
     o.set_max_mem(32 << 20);
     return o;
-}
-
-// Counts non-overlapping matches of `re` in `text` (at most 50: enough for a score).
-int count(const RE2* re, std::string_view text) {
-    if (!re) return 0;
-    re2::StringPiece in(text.data(), text.size());
-    int n = 0;
-    while (n < 50 && RE2::FindAndConsume(&in, *re)) {
-        ++n;
-        if (in.empty()) break;
-    }
-    return n;
 }
 
 }  // namespace
@@ -164,32 +260,106 @@ const std::vector<std::string>& supported_languages() {
 
 struct Classifier::Impl {
     struct Language {
-        std::unique_ptr<RE2> negative, positive, profanity, threats;
+        int negative = -1, positive = -1, profanity = -1, threats = -1;  // lexicons: pattern ids
     };
-    // Every pattern of the rules in one set, matched once per message: which intents of which
-    // language, which lexicons and which entity patterns occur. Only those are then searched
-    // for positions and counts, instead of a dozen scans of every message.
+    // A pattern is a keyword list (an intent of one language, a lexicon) or a regex (an intent
+    // of every language, an entity). One pass over the folded message finds every keyword of
+    // every list and counts them per list; one RE2 set over the message finds the regexes.
+    // (One RE2 set for the keywords too cost 2 µs a message: its DFA states are a kilobyte
+    // each and a message walks a new one per byte, so the walk missed the cache at every
+    // byte. The keyword index is a few kilobytes and stays in the cache.)
     struct Pattern {
         const Language* language = nullptr;  // intents: the language they belong to, nullptr: all (regex)
         std::size_t intent = std::string::npos;
-        const RE2* re = nullptr;             // lexicons and entities: the regex to run on a hit
     };
     std::vector<std::string> intent_names;  // in priority order
     std::map<std::string, Language, std::less<>> languages;
     std::unique_ptr<RE2> order_re, hash_re, tracking_word_re, tracking_re, email_re;
-    std::unique_ptr<RE2::Set> all;
-    std::vector<Pattern> patterns;  // set index → what it is
+    std::vector<Pattern> patterns;  // id → what it is
+
+    // Keywords in scripts with spaces match as whole words, by their first word; keywords
+    // with Chinese, Japanese or Korean in them match anywhere, by their first character.
+    // Longest first in every list: "order number" before "order".
+    KeywordTable by_word;
+    std::vector<Keyword> leading;  // keywords that begin with punctuation
+    KeywordTable by_char;
+    std::array<bool, 256> char_lead{};  // first bytes of by_char's characters
+
+    std::unique_ptr<RE2::Set> regexes;
+    std::vector<int> regex_ids;  // set index → pattern id
+    int tracking_word_id = -1;   // tracking_word_re in the set
 
     const Language* language(std::string_view code) const {
         auto it = languages.find(code);
         return it == languages.end() ? nullptr : &it->second;
     }
-    // The set indexes matching `text`; none when RE2's DFA ran out of memory (a pathological
-    // text: the message is then classified as matching no rule).
-    std::vector<int> match(std::string_view text) const {
+
+    // What one message matches: per pattern id, how many times (non-overlapping, longest
+    // first; regexes count 1), and the ids that matched.
+    struct Matches {
+        std::vector<std::uint16_t> counts;
+        std::vector<std::size_t> next;  // per pattern: where its next occurrence may begin
         std::vector<int> hits;
-        if (!all || !all->Match(re2::StringPiece(text.data(), text.size()), &hits, nullptr)) hits.clear();
-        return hits;
+    };
+    void match(const std::string& clean, const std::string& folded, Matches& m) const {
+        m.counts.assign(patterns.size(), 0);
+        m.next.assign(patterns.size(), 0);
+        m.hits.clear();
+        auto record = [&](const std::vector<Keyword>& list, std::size_t at, bool whole_word) {
+            for (const Keyword& k : list) {
+                const std::size_t end = at + k.text.size();
+                if (end > folded.size() || folded.compare(at, k.text.size(), k.text) != 0) continue;
+                if (whole_word && end < folded.size()) {
+                    char32_t c = 0;
+                    if (decode(folded, end, c) == 0 || !is_boundary(c)) continue;
+                }
+                const auto id = static_cast<std::size_t>(k.pattern);
+                if (at < m.next[id]) continue;  // inside the last occurrence, or a shorter one here
+                if (m.counts[id]++ == 0) m.hits.push_back(k.pattern);
+                m.next[id] = end;
+            }
+        };
+        // folded is valid UTF-8: every decode() below reads one character, n >= 1.
+        auto next_char = [&](std::size_t i, char32_t& c) -> std::size_t {
+            const auto b = static_cast<unsigned char>(folded[i]);
+            if (b < 0x80) {
+                c = b;
+                return 1;
+            }
+            return decode(folded, i, c);
+        };
+        const std::string_view text(folded);
+        bool after_boundary = true;
+        for (std::size_t i = 0; i < folded.size();) {
+            char32_t c = 0;
+            const std::size_t n = next_char(i, c);
+            const bool boundary = is_boundary(c);
+            if (char_lead[static_cast<unsigned char>(folded[i])]) {
+                if (const auto* list = by_char.find(text.substr(i, n))) record(*list, i, false);
+            }
+            if (after_boundary && !boundary) {
+                std::size_t j = i + n;
+                for (char32_t d = 0; j < folded.size();) {
+                    const std::size_t dn = next_char(j, d);
+                    if (is_boundary(d)) break;
+                    j += dn;
+                }
+                if (const auto* list = by_word.find(text.substr(i, j - i))) record(*list, i, true);
+            } else if (after_boundary && !leading.empty()) {
+                record(leading, i, true);
+            }
+            after_boundary = boundary;
+            i += n;
+        }
+        thread_local std::vector<int> set_hits;
+        set_hits.clear();
+        if (regexes && regexes->Match(re2::StringPiece(clean.data(), clean.size()), &set_hits, nullptr)) {
+            for (int h : set_hits) {
+                const int id = regex_ids[static_cast<std::size_t>(h)];
+                m.counts[static_cast<std::size_t>(id)] = 1;
+                m.hits.push_back(id);
+            }
+        }
     }
     // The first intent (priority order) of `lang` among `hits`, or npos.
     std::size_t intent(const Language* lang, const std::vector<int>& hits) const {
@@ -201,16 +371,46 @@ struct Classifier::Impl {
         }
         return best;
     }
-    bool hit(const RE2* re, const std::vector<int>& hits) const {
-        if (!re) return false;
-        for (int h : hits)
-            if (patterns[static_cast<std::size_t>(h)].re == re) return true;
-        return false;
+    // Adds a keyword list; returns its pattern id.
+    int add_keywords(const std::vector<std::string>& words, Pattern what) {
+        const int id = static_cast<int>(patterns.size());
+        patterns.push_back(what);
+        for (const auto& w : words) {
+            Keyword k{fold_keyword(w), id};
+            char32_t c = 0;
+            const std::size_t n = decode(k.text, 0, c);
+            if (n > 0 && has_cjk(k.text)) {
+                char_lead[static_cast<unsigned char>(k.text[0])] = true;
+                by_char.list(std::string_view(k.text).substr(0, n)).push_back(std::move(k));
+                continue;
+            }
+            std::size_t j = 0;
+            for (char32_t d = 0; j < k.text.size();) {
+                const std::size_t dn = decode(k.text, j, d);
+                if (is_boundary(d)) break;
+                j += dn;
+            }
+            if (n == 0 || j == 0) {
+                leading.push_back(std::move(k));
+                continue;
+            }
+            const std::string first = k.text.substr(0, j);
+            by_word.list(first).push_back(std::move(k));
+        }
+        return id;
     }
-    // Adds a pattern to the set; false (with RE2's message) when it does not parse.
-    bool add(const std::string& pattern, Pattern what, std::string* error) {
-        if (!all) all = std::make_unique<RE2::Set>(re2_options(), RE2::UNANCHORED);
-        if (all->Add(pattern, error) < 0) return false;
+    // After the last add_keywords: longest first, so a longer keyword wins where both match.
+    void sort_keywords() {
+        by_word.build();
+        by_char.build();
+        std::stable_sort(leading.begin(), leading.end(),
+                         [](const Keyword& a, const Keyword& b) { return a.text.size() > b.text.size(); });
+    }
+    // Adds a regex to the set; false (with RE2's message) when it does not parse.
+    bool add_regex(const std::string& pattern, Pattern what, std::string* error) {
+        if (!regexes) regexes = std::make_unique<RE2::Set>(re2_options(), RE2::UNANCHORED);
+        if (regexes->Add(pattern, error) < 0) return false;
+        regex_ids.push_back(static_cast<int>(patterns.size()));
         patterns.push_back(what);
         return true;
     }
@@ -288,7 +488,7 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
     if (!root["version"] || root["version"].Scalar() != "1") ld.error(root["version"], "version: expected 1");
 
     // intents: name → {language: [words], regex: [patterns]}
-    std::map<std::string, std::vector<std::pair<std::size_t, std::string>>> per_language;  // lang → (intent, pattern)
+    std::map<std::string, std::vector<std::pair<std::size_t, std::vector<std::string>>>> per_language;  // lang → (intent, words)
     std::vector<std::pair<std::size_t, std::string>> any_language;  // (intent, regex) of every language
     const YAML::Node intents = root["intents"];
     if (!intents || !intents.IsMap()) {
@@ -322,21 +522,18 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
                     ld.error(lk.first, "intents." + name + ": '" + lang + "' is not an ISO 639-1 code or 'regex'");
                     continue;
                 }
-                per_language[lang].push_back({index, alternation(ws)});
+                per_language[lang].push_back({index, std::move(ws)});
             }
         }
     }
     // A regex belongs to every language: in the set once, with no language.
     for (auto& [intent, pattern] : any_language) {
         std::string err;
-        if (!impl->add(pattern, {nullptr, intent, nullptr}, &err)) ld.error(intents, "intents (regex): " + err);
+        if (!impl->add_regex(pattern, {nullptr, intent}, &err)) ld.error(intents, "intents (regex): " + err);
     }
-    for (auto& [lang, patterns] : per_language) {
+    for (auto& [lang, lists] : per_language) {
         const auto& L = impl->languages[lang];
-        for (auto& [intent, pattern] : patterns) {
-            std::string err;
-            if (!impl->add(pattern, {&L, intent, nullptr}, &err)) ld.error(intents, "intents (" + lang + "): " + err);
-        }
+        for (auto& [intent, ws] : lists) impl->add_keywords(ws, {&L, intent});
     }
 
     // entities
@@ -361,6 +558,10 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
     impl->tracking_word_re = ld.compile(none, "entities.tracking_words",
                                         "(?i)(?:" + words_only(tracking_words) +
                                             ")\\s*(?:no\\.?|number|#|id)?\\s*[#:：]?\\s*([A-Za-z0-9]{8,30})");
+    if (impl->tracking_word_re) {
+        impl->tracking_word_id = static_cast<int>(impl->patterns.size());
+        if (!impl->add_regex(impl->tracking_word_re->pattern(), {}, nullptr)) impl->tracking_word_id = -1;
+    }
     impl->tracking_re = ld.compile(none, "entities",
                                    "(?:^|[^0-9A-Za-z])(1Z[0-9A-Z]{16}|[A-Z]{2}\\d{9}[A-Z]{2}|SF\\d{12,13}|JD\\d{12,15}|YT\\d{16})(?:$|[^0-9A-Za-z])");
     impl->email_re = ld.compile(none, "entities", "([A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63})*\\.[A-Za-z]{2,24})");
@@ -381,22 +582,15 @@ LoadResult Classifier::load_string(std::string_view yaml, const std::string& dis
                 const std::string lang = lk.first.Scalar();
                 std::vector<std::string> ws;
                 if (!ld.words(lk.second, "sentiment." + kind + "." + lang, ws)) continue;
-                auto re = ld.compile(lk.second, "sentiment." + kind + "." + lang, alternation(ws));
                 auto& L = impl->languages[lang];
                 (kind == "negative" ? L.negative : kind == "positive" ? L.positive : kind == "profanity" ? L.profanity : L.threats) =
-                    std::move(re);
+                    impl->add_keywords(ws, {});
             }
         }
     }
-    // The lexicons and entity patterns join the intents in the one set (they compiled above).
-    for (const auto& [lang, L] : impl->languages)
-        for (const RE2* re : {L.negative.get(), L.positive.get(), L.profanity.get(), L.threats.get()})
-            if (re) impl->add(re->pattern(), {nullptr, std::string::npos, re}, nullptr);
-    for (const RE2* re : {impl->order_re.get(), impl->hash_re.get(), impl->tracking_word_re.get(),
-                          impl->tracking_re.get(), impl->email_re.get()})
-        if (re) impl->add(re->pattern(), {nullptr, std::string::npos, re}, nullptr);
-    if (impl->all && !impl->all->Compile())
-        ld.error(root, "the rules do not fit RE2's memory budget (32 MiB)");
+    if (impl->regexes && !impl->regexes->Compile())
+        ld.error(root, "the regexes do not fit RE2's memory budget (32 MiB)");
+    impl->sort_keywords();
     if (!ld.errors.empty()) return LoadResult{nullptr, std::move(ld.errors)};
     return LoadResult{std::make_shared<const Classifier>(std::move(impl)), {}};
 }
@@ -422,7 +616,9 @@ Classification Classifier::classify(const ClassifyInput& in) const {
     }
     const Scan sc = scan(text.substr(0, std::min<std::size_t>(text.size(), 16384)));
     const std::string& clean = sc.clean;
-    const std::vector<int> hits = m.match(clean);
+    thread_local Impl::Matches found;  // reused: no allocation per message
+    m.match(clean, sc.folded, found);
+    const std::vector<int>& hits = found.hits;
 
     // ---- language
     const int letters = sc.letters();
@@ -501,28 +697,31 @@ Classification Classifier::classify(const ClassifyInput& in) const {
             if (e.value == value) return;
         if (out.entities.size() < 16) out.entities.push_back({std::move(type), std::move(value)});
     };
-    auto each = [&](const RE2* re, const char* type) {
-        if (!m.hit(re, hits)) return;
+    // Each pattern runs only where it can match: the numbers need a digit, the e-mail an '@';
+    // the tracking words (letters may follow them) are in the regex set.
+    auto each = [&](const RE2* re, bool can_match, const char* type) {
+        if (!re || !can_match) return;
         re2::StringPiece rest(clean.data(), clean.size());
         std::string v;
         for (int guard = 0; guard < 16 && RE2::FindAndConsume(&rest, *re, &v); ++guard) add(type, v);
     };
-    each(m.tracking_re.get(), "tracking_number");
-    each(m.tracking_word_re.get(), "tracking_number");
-    each(m.order_re.get(), "order_number");
-    each(m.hash_re.get(), "order_number");
-    each(m.email_re.get(), "email");
+    const bool tracking_word = m.tracking_word_id >= 0 && found.counts[static_cast<std::size_t>(m.tracking_word_id)] > 0;
+    each(m.tracking_re.get(), sc.digit, "tracking_number");
+    each(m.tracking_word_re.get(), tracking_word, "tracking_number");
+    each(m.order_re.get(), sc.digit, "order_number");
+    each(m.hash_re.get(), sc.digit && sc.hash, "order_number");
+    each(m.email_re.get(), sc.at, "email");
 
     // ---- sentiment: the language's lexicon, with English swearing and threats everywhere
     const Impl::Language* en = m.language("en");
-    auto counted = [&](const RE2* re) { return m.hit(re, hits) ? count(re, clean) : 0; };
-    const int neg = counted(L ? L->negative.get() : nullptr);
-    const int pos = counted(L ? L->positive.get() : nullptr);
-    int profanity = counted(L ? L->profanity.get() : nullptr);
-    int threats = counted(L ? L->threats.get() : nullptr);
+    auto counted = [&](int id) { return id < 0 ? 0 : static_cast<int>(found.counts[static_cast<std::size_t>(id)]); };
+    const int neg = counted(L ? L->negative : -1);
+    const int pos = counted(L ? L->positive : -1);
+    int profanity = counted(L ? L->profanity : -1);
+    int threats = counted(L ? L->threats : -1);
     if (L != en && en) {
-        profanity += counted(en->profanity.get());
-        threats += counted(en->threats.get());
+        profanity += counted(en->profanity);
+        threats += counted(en->threats);
     }
     double score = 0;
     if (neg + pos > 0) score = 0.6 * (pos - neg) / static_cast<double>(pos + neg);

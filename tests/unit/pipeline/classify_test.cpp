@@ -135,6 +135,19 @@ TEST_CASE("classifier: keywords are whole words beside any punctuation, space or
     }
 }
 
+TEST_CASE("classifier: keywords match in any case, in Latin with accents, Cyrillic, Greek and fullwidth",
+          "[pipeline][classify]") {
+    CHECK(run("REFUND", "en").intent.rule == "return_refund/en");
+    CHECK(run("RÜCKERSTATTUNG bitte", "de").intent.rule == "return_refund/de");
+    CHECK(run("quiero mi DEVOLUCIÓN", "es").intent.rule == "return_refund/es");
+    CHECK(run("ÉCHANGE svp", "fr").intent.rule == "return_refund/fr");
+    CHECK(run("ВОЗВРАТ", "ru").intent.rule == "return_refund/ru");
+    CHECK(run("Верните Деньги", "ru").intent.rule == "return_refund/ru");
+    // A keyword at the very end, and one cut by an invalid byte, are both found.
+    CHECK(run("I want a refund", "en").intent.rule == "return_refund/en");
+    CHECK(run("refund\xff", "en").intent.rule == "return_refund/en");
+}
+
 TEST_CASE("classifier: entities, sentiment signals and the rule that decided", "[pipeline][classify]") {
     const auto t = run("Wo ist meine Bestellung? Sendungsnummer 1Z999AA10123456784");
     CHECK(t.language == "de");
