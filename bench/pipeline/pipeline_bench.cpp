@@ -25,7 +25,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -55,7 +54,8 @@ constexpr int kPartitions = 8;
 // utime + stime of another process, in seconds (0 when it cannot be read).
 double process_cpu_seconds(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string stat;
+    std::getline(in, stat);
     const auto close = stat.rfind(')');
     if (close == std::string::npos) return 0;
     std::istringstream fields(stat.substr(close + 2));
@@ -204,7 +204,10 @@ int main(int argc, char** argv) {
     if (const char* l = std::getenv("LINGER_US")) s.linger = std::chrono::microseconds(std::atoi(l));
     std::vector<kafka::TopicSpec> topics = kafka::omnibus_topics(s);
     for (auto& t : kafka::pipeline_topics(s)) topics.push_back(std::move(t));
-    topics.push_back(kafka::TopicSpec{"bench.copy", kPartitions});
+    kafka::TopicSpec copy;
+    copy.name = "bench.copy";
+    copy.partitions = kPartitions;
+    topics.push_back(copy);
     BrokerProcess brokers(topics);  // before any thread of this process exists
     s.brokers = brokers.bootstrap;
 

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "connectors/whatsapp/dedup_index.h"
 #include "log/log.h"
 
 namespace omnibus::connectors::whatsapp {
@@ -86,7 +87,7 @@ struct DedupStore::Impl {
 
     mutable std::mutex mu;  // guards everything below except db (owned by the writer thread)
     std::condition_variable wake;
-    std::unordered_map<DedupKey, std::int64_t, KeyHash> accepted;  // → expiry (ms)
+    DedupIndex accepted;                                            // → expiry (ms)
     std::unordered_map<DedupKey, std::vector<Waiter>, KeyHash> in_flight;
     std::deque<std::pair<std::int64_t, DedupKey>> expiries;  // insertion order ≈ expiry order
     std::vector<std::pair<DedupKey, std::int64_t>> to_put;   // accepted, not yet written
