@@ -479,9 +479,10 @@ void WhatsAppConnector::release(const std::vector<kafka::TopicPartition>& partit
 void WhatsAppConnector::forget(std::span<const std::string> identities) {
     // whatsapp:<wa_id> and phone:+<digits> may name the same number: one removal counts.
     std::vector<std::string> wa_ids;
-    for (const std::string& identity : identities)
-        if (auto wa_id = window_wa_id(identity); wa_id && std::find(wa_ids.begin(), wa_ids.end(), *wa_id) == wa_ids.end())
-            wa_ids.push_back(std::move(*wa_id));
+    for (const std::string& identity : identities) {
+        auto wa_id = window_wa_id(identity);
+        if (wa_id && std::find(wa_ids.begin(), wa_ids.end(), *wa_id) == wa_ids.end()) wa_ids.push_back(std::move(*wa_id));
+    }
     std::size_t removed = 0;
     for (const std::string& wa_id : wa_ids)
         if (core_->dedup.forget(dedup_key(window_key(wa_id)))) ++removed;
