@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,15 @@ struct ConnectorContext {
 // (abandon queued work of those: their next owner delivers it). deliver() and
 // release() run on the dispatcher's consumer thread and must not block; the
 // daemon stops the dispatcher before the channels.
+//
+// Erasure: when this instance applies an `erase` from the identity log (every
+// instance applies every one, also when it replays the log at start-up), the
+// daemon calls forget() on every channel with the identity strings the erased
+// customer had (`whatsapp:<wa_id>`, `phone:+<E.164>`, …; docs/connectors.md).
+// The channel drops what it keeps locally about them. It runs on the identity
+// log reader's thread, after every channel's start(), also after stop(): it
+// must be cheap (a local store write at most, no network), idempotent (an
+// identity never seen is a no-op), and must not log the identities.
 class Connector {
 public:
     virtual ~Connector() = default;
@@ -58,6 +68,8 @@ public:
     virtual bool delivers() const { return false; }
     virtual void deliver(OutboundJob job) { job.done.abandon(); }
     virtual void release(const std::vector<kafka::TopicPartition>& /*partitions*/) {}
+
+    virtual void forget(std::span<const std::string> /*identities*/) {}
 };
 
 struct ConnectorType {

@@ -117,6 +117,7 @@ void Daemon::start() {
         std::lock_guard lock(topics_mu_);
         channels_started_ = true;
     }
+    topics_cv_.notify_all();  // the topic keeper may be waiting for the channels (start_identity)
     start_delivery();
 
     lg.info("started", {{"config", config_path_},
@@ -199,6 +200,17 @@ void Daemon::start_identity() {
     opts.events_topic = config_.kafka.topic_prefix + "events";
     opts.origin = instance_origin();
     opts.rebuild_after = config_.pipeline.identity.rebuild_after;
+    // Erasures reach the channels' local state (docs/connectors.md, "Erasure"). channels_ is
+    // complete before the service exists (below) and cleared only after it stopped.
+    opts.on_erasure = [this](std::span<const std::string> identities) {
+        for (const auto& channel : channels_) channel->forget(identities);
+    };
+    {
+        // Every erasure on the log, also those replayed now, must find the channels built.
+        std::unique_lock lock(topics_mu_);
+        topics_cv_.wait(lock, [this] { return channels_started_ || stopping_; });
+        if (stopping_) return;
+    }
     if (config_.kafka.embedded) {
         // The embedded cluster's log is new at every start: a store from an earlier run reflects
         // a log that no longer exists, and would give other answers than this one.

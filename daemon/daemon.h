@@ -105,6 +105,8 @@ private:
     std::unique_ptr<kafka::HealthProbe> health_;
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<edge::EdgeServer> edge_;
+    // Filled by start() before channels_started_; from then on read by the delivery dispatcher
+    // and the identity log reader (erasures, forget()); cleared by shutdown after both stopped.
     std::vector<std::unique_ptr<connectors::Connector>> channels_;
     // Created by the topic keeper once the topics exist; guarded by topics_mu_ until shutdown.
     std::unique_ptr<connectors::DeliveryDispatcher> dispatcher_;

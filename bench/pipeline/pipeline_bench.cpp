@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
     pipeline::identity::IdentityService identity(
         s, reg, producer,
         pipeline::identity::IdentityServiceOptions{dir + "/identity", "omnibus.identity", "omnibus.events", "bench",
-                                                   std::chrono::hours(24)});
+                                                   std::chrono::hours(24), {}});
     pipeline::history::ConversationStageOptions co;
     co.group_id = "bench.conversation";
     co.input_topic = "omnibus.pipeline.customer";

@@ -91,7 +91,7 @@ struct DedupStore::Impl {
     std::unordered_map<DedupKey, std::vector<Waiter>, KeyHash> in_flight;
     std::deque<std::pair<std::int64_t, DedupKey>> expiries;  // insertion order ≈ expiry order
     std::vector<std::pair<DedupKey, std::int64_t>> to_put;   // accepted, not yet written
-    std::vector<DedupKey> to_delete;                         // expired, not yet deleted
+    std::vector<DedupKey> to_delete;                         // expired or forgotten, not yet deleted
     std::uint64_t queued_generation = 0;   // bumped per queued change
     std::uint64_t written_generation = 0;  // what the writer has written
     std::condition_variable written;
@@ -203,8 +203,11 @@ struct DedupStore::Impl {
             lock.unlock();
             if (!puts.empty() || !deletes.empty()) {
                 rocksdb::WriteBatch batch;
-                for (const auto& [k, expiry] : puts) batch.Put(key_bytes(k), expiry_bytes(expiry));
+                // Deletions first: a key swept or forgotten and then accepted or remembered
+                // again since the last write must end up present. (A key remembered and then
+                // forgotten has no put left: forget() drops it.)
                 for (const auto& k : deletes) batch.Delete(key_bytes(k));
+                for (const auto& [k, expiry] : puts) batch.Put(key_bytes(k), expiry_bytes(expiry));
                 rocksdb::WriteOptions wo;  // WAL on, sync off: see the header
                 const rocksdb::Status st = db->Write(wo, &batch);
                 if (!st.ok())
@@ -295,6 +298,21 @@ void DedupStore::remember(const DedupKey& key, std::int64_t expiry_ms, std::int6
     if (impl_->closed) return;
     impl_->to_put.emplace_back(key, expiry_ms);
     impl_->queued_locked();
+}
+
+bool DedupStore::forget(const DedupKey& key) {
+    std::lock_guard lock(impl_->mu);
+    auto it = impl_->accepted.find(key);
+    if (it == impl_->accepted.end()) return false;
+    const bool live = it->second > impl_->now();
+    // Its entry in `expiries` stays: the sweep skips keys no longer in the index.
+    impl_->accepted.erase(it);
+    if (impl_->closed) return live;
+    auto& puts = impl_->to_put;
+    puts.erase(std::remove_if(puts.begin(), puts.end(), [&](const auto& p) { return p.first == key; }), puts.end());
+    impl_->to_delete.push_back(key);
+    impl_->queued_locked();
+    return live;
 }
 
 std::optional<std::int64_t> DedupStore::expiry(const DedupKey& key) const {

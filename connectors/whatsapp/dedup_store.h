@@ -9,7 +9,8 @@
 // concurrent identical webhooks produce one set of records.
 //
 // Entries of other lifetimes share the store through remember() (the
-// channel keeps each customer's service-window expiry here).
+// channel keeps each customer's service-window expiry here), and forget()
+// removes one before it expires (the customer was erased).
 //
 // Storage: the index lives in memory (the hot path never touches the disk):
 // 128 bits of SHA-256 of the id → expiry, ~80 bytes per id. Accepted ids are
@@ -17,13 +18,14 @@
 // 10 ms (no wake-up per request), WAL on and no fsync per write: a crashed
 // process forgets the ids of its last ≤ 10 ms, a crashed machine what the OS
 // had not written; a webhook retried then is produced again with the same
-// deterministic ce_id, which downstream dedups on. Expired ids are deleted from both. Open() loads
-// the unexpired ones back.
+// deterministic ce_id, which downstream dedups on. Expired and forgotten ids are deleted from
+// both (deletions are written before the puts of the same batch, so an entry forgotten and then
+// remembered again in one batch is on disk). Open() loads the unexpired ones back.
 //   RocksDB key: the 16 digest bytes; value: expiry, int64 ms since the epoch,
 //   big-endian.
 //
-// Threads: claim(), settle(), contains(), size(), flush() and close() may be
-// called from any thread (one mutex guards the index; waiters run after it is
+// Threads: claim(), settle(), remember(), forget(), contains(), size(), flush() and close() may
+// be called from any thread (one mutex guards the index; waiters run after it is
 // released). The writer thread owns the RocksDB writes.
 #pragma once
 
@@ -86,6 +88,11 @@ public:
     // extension by less than `resolution_ms` is skipped: a customer writing
     // every few seconds costs one index update and write per resolution.
     void remember(const DedupKey& key, std::int64_t expiry_ms, std::int64_t resolution_ms = 0);
+    // Removes `key` from the window now, in memory at once and from RocksDB with the next
+    // background write (flush() to wait for it); a put of it still queued is dropped. True
+    // when it was in the window. Idempotent and cheap for a key that is not there. Keys in
+    // flight (claimed, not settled) are left to their owner. After close(), memory only.
+    bool forget(const DedupKey& key);
     // When `key` leaves the window; nullopt when it is not in it.
     std::optional<std::int64_t> expiry(const DedupKey& key) const;
 

@@ -1,6 +1,7 @@
 // The WhatsApp channel's inbound I/O shell (see whatsapp_connector.h).
 #include "connectors/whatsapp/whatsapp_connector.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -104,6 +106,7 @@ struct WhatsAppConnector::Core : std::enable_shared_from_this<WhatsAppConnector:
     metrics::Counter* updates_in;
     metrics::Counter* duplicates;
     metrics::Counter* kafka_failures;
+    metrics::Counter* windows_forgotten;
     metrics::Counter* rejected_signature_missing;
     metrics::Counter* rejected_signature_malformed;
     metrics::Counter* rejected_signature_mismatch;
@@ -227,6 +230,8 @@ WhatsAppConnector::Core::Core(const ConnectorContext& ctx)
                             "Events dropped because their id was accepted within the dedup window", channel);
     kafka_failures = &m.counter("omnibus_channel_kafka_failures_total",
                                 "Records of webhook requests that Kafka did not acknowledge (answered 503)", channel);
+    windows_forgotten = &m.counter("omnibus_channel_windows_forgotten_total",
+                                   "Customers' service windows removed because the customer was erased", channel);
     const auto rejected = [&](std::string_view reason) {
         return &m.counter("omnibus_channel_rejected_total",
                           "Webhook requests refused (4xx) and parts dead-lettered, by reason",
@@ -469,6 +474,24 @@ void WhatsAppConnector::deliver(OutboundJob job) { core_->sender->submit(std::mo
 
 void WhatsAppConnector::release(const std::vector<kafka::TopicPartition>& partitions) {
     core_->sender->release(partitions);
+}
+
+void WhatsAppConnector::forget(std::span<const std::string> identities) {
+    // whatsapp:<wa_id> and phone:+<digits> may name the same number: one removal counts.
+    std::vector<std::string> wa_ids;
+    for (const std::string& identity : identities) {
+        auto wa_id = window_wa_id(identity);
+        if (wa_id && std::find(wa_ids.begin(), wa_ids.end(), *wa_id) == wa_ids.end()) wa_ids.push_back(std::move(*wa_id));
+    }
+    std::size_t removed = 0;
+    for (const std::string& wa_id : wa_ids)
+        if (core_->dedup.forget(dedup_key(window_key(wa_id)))) ++removed;
+    if (removed == 0) return;  // the usual case on a replay: forgotten the first time
+    // On disk before the identity log reader moves on (no fsync: see dedup_store.h).
+    core_->dedup.flush();
+    core_->windows_forgotten->inc(removed);
+    logger.info("erased customers' service windows forgotten",
+                {{"channel", core_->name}, {"windows", static_cast<unsigned long>(removed)}});
 }
 
 void WhatsAppConnector::stop() {

@@ -53,6 +53,14 @@ public:
     void deliver(OutboundJob job) override;
     void release(const std::vector<kafka::TopicPartition>& partitions) override;
 
+    // Erasure: removes the service windows of the erased whatsapp:<wa_id> and
+    // phone:+<digits> identities from the dedup store (memory, then RocksDB, flushed
+    // before it returns when something was removed), so a later reply to that number
+    // meets `window_unknown`. Message ids in the dedup window stay until they expire
+    // (README: they do not name the person, and they keep Meta's redeliveries of the
+    // erased messages out).
+    void forget(std::span<const std::string> identities) override;
+
     struct Core;  // defined in the .cpp
 
 private:

@@ -57,6 +57,13 @@ std::optional<std::string> recipient_wa_id(const envelope::Envelope& env) {
     return std::nullopt;
 }
 
+std::optional<std::string> window_wa_id(std::string_view identity) {
+    constexpr std::string_view kWhatsApp = "whatsapp:";
+    if (identity.starts_with(kWhatsApp) && identity.size() > kWhatsApp.size())
+        return std::string(identity.substr(kWhatsApp.size()));
+    return wa_id_of(identity);  // phone:+<digits>
+}
+
 std::vector<std::string> split_text(std::string_view text, std::size_t limit) {
     std::vector<std::string> out;
     if (limit == 0) return out;

@@ -54,6 +54,12 @@ struct OutboundPlan {
 // The recipient's wa_id (digits), or nullopt when the envelope names none.
 std::optional<std::string> recipient_wa_id(const envelope::Envelope& env);
 
+// The wa_id whose service window an identity names, for forgetting it when the
+// customer is erased: `whatsapp:<wa_id>` as the inbound side records windows
+// (the sender id as Meta sent it), `phone:+<digits>` as a reply may address
+// the same number. nullopt for any other identity.
+std::optional<std::string> window_wa_id(std::string_view identity);
+
 // Errors: missing_field (no recipient, nothing to send), bad_value (a content
 // type or attachment this channel cannot send, an over-long caption-less
 // document name, …), each naming the field.

@@ -211,6 +211,7 @@ void IdentityService::after_apply(const Request& r, const Outcome& o) {
             producer_.produce(event(options_.events_topic, envelope::event_type::customer_erasure, options_.origin,
                                     o.customer, erasure_body(o, r)),
                               nullptr);
+        if (options_.on_erasure && !o.unlinked.empty()) options_.on_erasure(o.unlinked);
     }
     Callback cb;
     {

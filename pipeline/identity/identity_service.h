@@ -12,7 +12,9 @@
 //   - its requester's callback runs with the Outcome (reader thread);
 //   - merges caused by this instance's requests → com.omnibus.identity.merge on omnibus.events;
 //   - an erasure → every instance writes the tombstones it names (idempotent: whoever comes
-//     first, the records go), and the requester writes com.omnibus.customer.erasure;
+//     first, the records go), and the requester writes com.omnibus.customer.erasure; every
+//     instance calls on_erasure with the identities the customer had, so what the channels
+//     keep locally about them goes too;
 //   - a rejected request of this instance → its own record is tombstoned (it may name a
 //     person and changed nothing).
 //
@@ -30,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -48,6 +51,9 @@ struct IdentityServiceOptions {
     std::string events_topic;  // omnibus.events
     std::string origin;        // this instance, e.g. "host-1:4242"; [A-Za-z0-9._:-]+
     std::chrono::milliseconds rebuild_after{std::chrono::hours(24 * 6)};
+    // Called on the reader thread after an `erase` applied here (also one replayed at start-up)
+    // with the identities it removed (Outcome::unlinked), when there are any. Must be quick.
+    std::function<void(std::span<const std::string> identities)> on_erasure;
 };
 
 class IdentityService {

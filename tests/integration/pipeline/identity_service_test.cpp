@@ -6,6 +6,8 @@
 
 #include <condition_variable>
 #include <future>
+#include <mutex>
+#include <span>
 #include <thread>
 
 #include "kafka/embedded_cluster.h"
@@ -29,11 +31,22 @@ struct Instance {
     Instance(const KafkaSettings& s, const std::string& dir, const std::string& origin)
         : producer(s, reg),
           service(s, reg, producer,
-                  IdentityServiceOptions{dir + "/identity-" + origin, kTopic, kEvents, origin,
-                                         std::chrono::hours(24)}) {}
+                  IdentityServiceOptions{dir + "/identity-" + origin, kTopic, kEvents, origin, std::chrono::hours(24),
+                                         [this](std::span<const std::string> ids) {
+                                             std::lock_guard lock(erased_mu);
+                                             erased.emplace_back(ids.begin(), ids.end());
+                                         }}) {}
     metrics::Registry reg;
     Producer producer;
+    // What on_erasure was told, call by call (before `service`: it may call at once).
+    std::mutex erased_mu;
+    std::vector<std::vector<std::string>> erased;
     IdentityService service;
+
+    std::vector<std::vector<std::string>> erasures() {
+        std::lock_guard lock(erased_mu);
+        return erased;
+    }
 
     Outcome run(Request r) {
         std::promise<Outcome> p;
@@ -208,6 +221,17 @@ TEST_CASE("erasure: gone on every instance, the requests that named the person a
     }
     CHECK(erased_keys == 2);
     CHECK(kept_keys == 2);  // the other customer's observe and the erase request
+
+    // Every instance tells its channels, once, with the identities the person had; so does
+    // one that reads the log from the start later (a replay).
+    const std::vector<std::vector<std::string>> told{
+        {"whatsapp:4915100000000", "phone:+4915100000000", "email:erase.me@example.com"}};
+    CHECK(b.erasures() == told);  // before its requester heard the outcome
+    CHECK(wait_until([&] { return a.erasures() == told; }, 10s));
+    Instance late(s, dir.path(), "late");
+    REQUIRE(late.service.wait_caught_up(10s));
+    CHECK(wait_until([&] { return late.erasures() == told; }, 10s));
+    CHECK(a.erasures() == told);  // once
 }
 
 TEST_CASE("an instance that lost its store comes back whole from the log", "[pipeline][identity][integration]") {

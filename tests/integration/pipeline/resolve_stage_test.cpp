@@ -46,7 +46,8 @@ struct Instance {
     Instance(const KafkaSettings& s, const std::string& dir, const std::string& origin)
         : producer(s, reg),
           identity(s, reg, producer,
-                   IdentityServiceOptions{dir + "/identity-" + origin, kIdentity, kEvents, origin, std::chrono::hours(24)}),
+                   IdentityServiceOptions{dir + "/identity-" + origin, kIdentity, kEvents, origin,
+                                          std::chrono::hours(24), {}}),
           stage(s, ResolveStageOptions{"omnibus.identity-stage", kInbound, kOut, kDead, {}, 1000}, identity, producer,
                 reg) {}
     metrics::Registry reg;

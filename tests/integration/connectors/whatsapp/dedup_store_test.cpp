@@ -155,3 +155,67 @@ TEST_CASE("dedup store: remembered expiries only move forward, in steps, and sur
         CHECK_FALSE(store.expiry(w));  // closed
     }
 }
+
+TEST_CASE("dedup store: a forgotten entry is gone at once and after a reopen, the others stay") {
+    Dir dir;
+    FakeClock clock;
+    const DedupKey erased = dedup_key("w\x1f" "4915123456789"), kept = dedup_key("w\x1f" "4915100000001");
+    const DedupKey message = dedup_key("m\x1fwamid.kept");
+    const std::int64_t t0 = clock.now.load();
+    {
+        DedupStore store(options(dir, clock));
+        store.remember(erased, t0 + 24 * 3600'000LL);
+        store.remember(kept, t0 + 24 * 3600'000LL);
+        accept(store, {message});
+        store.flush();  // all three on disk first: the deletion has to reach RocksDB, not only memory
+        REQUIRE(store.size() == 3);
+
+        CHECK(store.forget(erased));
+        CHECK_FALSE(store.expiry(erased));
+        CHECK_FALSE(store.contains(erased));
+        CHECK(store.size() == 2);
+        CHECK_FALSE(store.forget(erased));  // idempotent
+        CHECK_FALSE(store.forget(dedup_key("w\x1f" "never-seen")));
+        CHECK(store.expiry(kept) == t0 + 24 * 3600'000LL);
+        CHECK(store.contains(message));
+    }
+    {
+        DedupStore store(options(dir, clock));  // from RocksDB
+        CHECK(store.size() == 2);
+        CHECK_FALSE(store.expiry(erased));
+        CHECK(store.expiry(kept) == t0 + 24 * 3600'000LL);
+        CHECK(store.contains(message));
+
+        // Forgotten, then remembered again (the person writes after the erasure): present, in
+        // memory and on disk, although the deletion and the put may share one background write.
+        CHECK(store.forget(kept));
+        store.remember(kept, t0 + 25 * 3600'000LL);
+        CHECK(store.expiry(kept) == t0 + 25 * 3600'000LL);
+        // Remembered and forgotten before the writer ran: the put queued for it must not land.
+        store.remember(erased, t0 + 24 * 3600'000LL);
+        CHECK(store.forget(erased));
+    }
+    {
+        DedupStore store(options(dir, clock));
+        CHECK(store.expiry(kept) == t0 + 25 * 3600'000LL);
+        CHECK_FALSE(store.expiry(erased));
+        CHECK(store.size() == 2);
+    }
+}
+
+TEST_CASE("dedup store: forgetting an entry that expired is not a removal, and it does not come back") {
+    Dir dir;
+    FakeClock clock;
+    const DedupKey w = dedup_key("w\x1f" "4915123456789");
+    {
+        DedupStore store(options(dir, clock));
+        store.remember(w, clock.now.load() + 1000);
+        store.flush();
+        clock.now += 2000;
+        CHECK_FALSE(store.forget(w));  // closed already: nothing of the customer's was live
+        CHECK_FALSE(store.expiry(w));
+    }
+    clock.now -= 2000;  // were it still on disk, it would load as live now
+    DedupStore store(options(dir, clock));
+    CHECK_FALSE(store.expiry(w));
+}

@@ -6,6 +6,7 @@
 // outbox read back with kcat.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -436,4 +437,42 @@ TEST_CASE("a reply whose request is on the wire when the channel stops is not re
     CHECK(h.graph.received().back().text == "on the wire at shutdown");
     std::this_thread::sleep_for(500ms);
     CHECK(h.graph.accepted() == 1);
+}
+
+TEST_CASE("an erased customer's window is forgotten: their next reply meets window_unknown, also after a restart") {
+    Harness h("");  // window_unknown: closed (the default)
+    const std::string erased = kCustomer, by_phone = "4915100000002", kept = "4915100000003";
+    for (const auto& from : {erased, by_phone, kept}) h.inbound_from(from);
+    h.deliver(Harness::reply("window open", erased));
+    REQUIRE(wait_until([&] { return h.graph.accepted() == 1; }, 15s));
+
+    // What the daemon hands every channel when an erase applies: the customer's identities.
+    const std::vector<std::string> identities{"email:ana@example.com", "whatsapp:" + erased, "phone:+" + erased};
+    h.connector->forget(identities);
+    h.connector->forget(std::vector<std::string>{"phone:+" + by_phone});
+    CHECK(h.metric("omnibus_channel_windows_forgotten_total", {{"channel", "wa"}}) == 2);
+    h.connector->forget(identities);  // replayed: nothing left to remove
+    h.connector->forget(std::vector<std::string>{"whatsapp:4915100000009", "shop:c-1"});
+    CHECK(h.metric("omnibus_channel_windows_forgotten_total", {{"channel", "wa"}}) == 2);
+
+    h.deliver(Harness::reply("after the erasure", erased));
+    h.deliver(Harness::reply("after the erasure too", by_phone));
+    h.deliver(Harness::reply("not erased", kept));
+    REQUIRE(wait_until([&] { return h.count(kHuman) == 2 && h.graph.accepted() == 2; }, 15s));
+    CHECK(h.graph.received().back().to == kept);
+    for (const auto& line : h.read(kHuman)) {
+        INFO(line.value);
+        CHECK(line.has("\"window_closed\""));
+        CHECK((line.key == "cust-" + erased || line.key == "cust-" + by_phone));
+    }
+
+    // The deletion is on disk: a restarted channel does not bring the window back.
+    h.stop();
+    h.start();
+    h.deliver(Harness::reply("after the restart", erased));
+    h.deliver(Harness::reply("still open", kept));
+    REQUIRE(wait_until([&] { return h.count(kHuman) == 3 && h.graph.accepted() == 3; }, 20s));
+    CHECK(h.graph.received().back().to == kept);
+    const auto human = h.read(kHuman);  // three partitions: no order across them
+    CHECK(std::count_if(human.begin(), human.end(), [](const Line& l) { return l.has("after the restart"); }) == 1);
 }

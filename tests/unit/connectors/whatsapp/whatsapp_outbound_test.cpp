@@ -73,6 +73,18 @@ TEST_CASE("the recipient comes from whatsapp identities first, then phone number
     CHECK(plan(e).error().code == envelope::ErrorCode::missing_field);
 }
 
+TEST_CASE("an erased identity names a service window: whatsapp as recorded, phone numbers as addressed") {
+    CHECK(window_wa_id("whatsapp:4915199999999") == "4915199999999");
+    CHECK(window_wa_id("whatsapp:abc") == "abc");  // recorded as Meta sent it: forgotten as it is
+    CHECK(window_wa_id("phone:+4915100000000") == "4915100000000");
+    CHECK_FALSE(window_wa_id("phone:4915100000000"));  // not E.164
+    CHECK_FALSE(window_wa_id("phone:+49 151"));
+    CHECK_FALSE(window_wa_id("whatsapp:"));
+    CHECK_FALSE(window_wa_id("whatsapp_bsuid:US.13491208655302741918"));  // no window is kept for these
+    CHECK_FALSE(window_wa_id("email:ana@example.com"));
+    CHECK_FALSE(window_wa_id(""));
+}
+
 TEST_CASE("long text is split below the limit at line breaks or spaces, never inside a character") {
     std::string para = std::string(3000, 'a') + "\n" + std::string(3500, 'b') + " " + std::string(1000, 'c');
     auto pieces = split_text(para, 4096);
