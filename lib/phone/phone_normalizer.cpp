@@ -49,6 +49,7 @@ bool PhoneNormalizer::is_supported_region(std::string_view region) {
 }
 
 std::optional<std::string> PhoneNormalizer::parse_uncached(std::string_view number, const char* region) const {
+    parses_.fetch_add(1, std::memory_order_relaxed);
     const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
     PhoneNumber parsed;
     if (util.Parse(std::string(number), region, &parsed) != PhoneNumberUtil::NO_PARSING_ERROR) return std::nullopt;
@@ -62,16 +63,21 @@ bool PhoneNormalizer::recall(KeyKind kind, std::string_view key, std::optional<s
     if (key.empty() || key.size() > kMaxTextKey) return false;
     const std::uint64_t h = hash_key(static_cast<std::uint8_t>(kind), key);
     Shard& shard = shard_of(h);
-    const Slot& slot = shard.slots[(h / kShards) % kSlotsPerShard];
     std::lock_guard lock(shard.mu);
-    if (slot.key_len != key.size() || slot.hash != h || slot.kind != kind ||
-        std::string_view(slot.key.data(), slot.key_len) != key)
-        return false;
-    if (slot.valid)
-        out.emplace(slot.e164.data(), slot.e164_len);
-    else
-        out.reset();
-    return true;
+    Slot* sets[2] = {shard.first_set(h), shard.second_set(h)};
+    for (std::size_t w = 0; w < 2 * kWays; ++w) {
+        Slot& slot = sets[w / kWays][w % kWays];
+        if (slot.key_len != key.size() || slot.hash != h || slot.kind != kind ||
+            std::string_view(slot.key.data(), slot.key_len) != key)
+            continue;
+        slot.used = ++shard.tick;
+        if (slot.valid)
+            out.emplace(slot.e164.data(), slot.e164_len);
+        else
+            out.reset();
+        return true;
+    }
+    return false;
 }
 
 void PhoneNormalizer::remember(KeyKind kind, std::string_view key, const std::optional<std::string>& e164) const {
@@ -80,15 +86,27 @@ void PhoneNormalizer::remember(KeyKind kind, std::string_view key, const std::op
     if (key.empty() || key.size() > kMaxTextKey || (e164 && e164->size() > kMaxDigits + 1)) return;
     const std::uint64_t h = hash_key(static_cast<std::uint8_t>(kind), key);
     Shard& shard = shard_of(h);
-    Slot& slot = shard.slots[(h / kShards) % kSlotsPerShard];
     std::lock_guard lock(shard.mu);
-    slot.hash = h;
-    slot.key_len = static_cast<std::uint8_t>(key.size());
-    slot.kind = kind;
-    key.copy(slot.key.data(), key.size());
-    slot.valid = e164.has_value();
-    slot.e164_len = e164 ? static_cast<std::uint8_t>(e164->size()) : 0;
-    if (e164) e164->copy(slot.e164.data(), e164->size());
+    Slot* sets[2] = {shard.first_set(h), shard.second_set(h)};
+    // The same key (another thread parsed it too), else an empty slot, else the least recently used.
+    Slot* slot = &sets[0][0];
+    for (std::size_t w = 0; w < 2 * kWays; ++w) {
+        Slot& s = sets[w / kWays][w % kWays];
+        if (s.key_len == key.size() && s.hash == h && s.kind == kind &&
+            std::string_view(s.key.data(), s.key_len) == key) {
+            slot = &s;
+            break;
+        }
+        if (slot->key_len != 0 && (s.key_len == 0 || s.used < slot->used)) slot = &s;
+    }
+    slot->hash = h;
+    slot->key_len = static_cast<std::uint8_t>(key.size());
+    slot->kind = kind;
+    key.copy(slot->key.data(), key.size());
+    slot->valid = e164.has_value();
+    slot->e164_len = e164 ? static_cast<std::uint8_t>(e164->size()) : 0;
+    if (e164) e164->copy(slot->e164.data(), e164->size());
+    slot->used = ++shard.tick;
 }
 
 std::optional<std::string> PhoneNormalizer::from_wa_id(std::string_view wa_id) const {
