@@ -8,10 +8,9 @@
 
 namespace omnibus::test {
 
-// The value of one series by its exact rendered name and labels, e.g.
-// omnibus_edge_requests_total{channel="wa",code="200"}; -1 when absent.
-inline double metric_value(const metrics::Registry& registry, std::string_view series) {
-    const std::string text = registry.render();
+// The value of one series in Prometheus text (a /metrics body) by its exact rendered name and
+// labels, e.g. omnibus_edge_requests_total{channel="wa",code="200"}; -1 when absent.
+inline double metric_value(std::string_view text, std::string_view series) {
     std::size_t pos = 0;
     while (pos < text.size()) {
         std::size_t eol = text.find('\n', pos);
@@ -22,6 +21,10 @@ inline double metric_value(const metrics::Registry& registry, std::string_view s
         pos = eol + 1;
     }
     return -1;
+}
+
+inline double metric_value(const metrics::Registry& registry, std::string_view series) {
+    return metric_value(registry.render(), series);
 }
 
 }  // namespace omnibus::test

@@ -5,8 +5,6 @@
 // then meets window_unknown (closed) and goes to the human outbox instead of the Graph API.
 #include <catch2/catch.hpp>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <rapidjson/document.h>
 #include <signal.h>
 
@@ -18,6 +16,8 @@
 #include "kafka/embedded_cluster.h"
 #include "kafka/topics.h"
 #include "support/fake_graph_api.h"
+#include "support/meta_signature.h"
+#include "support/metric_value.h"
 
 using namespace omnibus;
 using namespace omnibus::test;
@@ -31,29 +31,13 @@ constexpr const char* kPhoneNumberId = "106540352242922";
 constexpr const char* kWaId = "4915112345678";
 constexpr const char* kForgotten = R"(omnibus_channel_windows_forgotten_total{channel="wa"})";
 
-std::string sign(const std::string& body) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), kSecret, static_cast<int>(std::string(kSecret).size()),
-         reinterpret_cast<const unsigned char*>(body.data()), body.size(), md, &len);
-    static const char* hex = "0123456789abcdef";
-    std::string out = "sha256=";
-    for (unsigned int i = 0; i < len; ++i) {
-        out += hex[md[i] >> 4];
-        out += hex[md[i] & 15];
-    }
-    return out;
-}
+std::string sign(const std::string& body) { return omnibus::test::meta_signature(kSecret, body); }
 
 // One series of the daemon's /metrics; -1 when absent or unreadable.
 double metric(Daemon& d, const std::string& series) {
     auto r = d.get("/metrics");
     if (!r || r->status != 200) return -1;
-    std::istringstream lines(r->body);
-    for (std::string line; std::getline(lines, line);)
-        if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 && line[series.size()] == ' ')
-            return std::stod(line.substr(series.size() + 1));
-    return -1;
+    return omnibus::test::metric_value(r->body, series);
 }
 
 // A reply as the pipeline writes it to omnibus.delivery, produced by kcat.

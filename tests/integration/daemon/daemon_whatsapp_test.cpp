@@ -7,8 +7,6 @@
 // goes out on the channel the customer wrote on.
 #include <catch2/catch.hpp>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <signal.h>
 
 #include <chrono>
@@ -18,6 +16,7 @@
 
 #include "daemon_fixture.h"
 #include "support/fake_graph_api.h"
+#include "support/meta_signature.h"
 #include "support/scratch_dir.h"
 
 using namespace omnibus::test;
@@ -29,19 +28,7 @@ constexpr const char* kSecret = "daemon-test-secret";
 constexpr const char* kToken = "EAAG-daemon-token";
 constexpr const char* kPhoneNumberId = "106540352242922";
 
-std::string sign(const std::string& body) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), kSecret, static_cast<int>(std::string(kSecret).size()),
-         reinterpret_cast<const unsigned char*>(body.data()), body.size(), md, &len);
-    static const char* hex = "0123456789abcdef";
-    std::string out = "sha256=";
-    for (unsigned int i = 0; i < len; ++i) {
-        out += hex[md[i] >> 4];
-        out += hex[md[i] & 15];
-    }
-    return out;
-}
+std::string sign(const std::string& body) { return omnibus::test::meta_signature(kSecret, body); }
 
 // A reply as downstream writes it to omnibus.replies with kcat: nothing but the customer id,
 // the author and the text (the pipeline chooses the channel and recipient).
