@@ -97,6 +97,12 @@ void Daemon::start() {
     if (config_.pipeline.enabled) {
         CustomerApiOptions api;
         api.email = {config_.pipeline.identity.email_lowercase_local_part, config_.pipeline.identity.email_fold_gmail};
+        forwarder_ = std::make_unique<AdminForwarder>(AdminForwarderOptions{}, metrics_);
+        api.holder = [this](int partition) -> std::optional<Holder> {
+            std::shared_lock lock(identity_mu_);
+            return directory_ ? directory_->holder(partition) : std::nullopt;
+        };
+        api.forward = [this](const ForwardRequest& r) { return forwarder_->get(r); };
         customer_api_ = std::make_unique<CustomerApi>(
             [this](const std::function<void(pipeline::identity::IdentityService&)>& fn) { return with_identity(fn); },
             api,
@@ -647,6 +653,7 @@ void Daemon::shutdown() {
     channels_.clear();
     producer_.reset();  // purges what is left; every callback has run
     health_.reset();
+    if (forwarder_) forwarder_->stop();  // handlers waiting for another instance answer now
     if (admin_) admin_->stop();
     embedded_.reset();
     auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

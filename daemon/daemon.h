@@ -23,6 +23,7 @@
 
 #include "connectors/delivery_dispatcher.h"
 #include "connectors/registry.h"
+#include "daemon/admin_forwarder.h"
 #include "daemon/admin_server.h"
 #include "daemon/customer_api.h"
 #include "daemon/daemon_config.h"
@@ -126,6 +127,7 @@ private:
     bool shut_down_ = false;
 
     std::unique_ptr<CustomerApi> customer_api_;  // routes on admin_ when the pipeline is enabled
+    std::unique_ptr<AdminForwarder> forwarder_;  // with customer_api_; stopped before admin_
     std::string admin_url_;  // what this instance advertises (admin.advertise or derived); "" none
     mutable std::shared_mutex identity_mu_;
     std::unique_ptr<pipeline::identity::IdentityService> identity_;  // guarded by identity_mu_
