@@ -3,7 +3,9 @@
 // conversation and context; one customer across WhatsApp, web chat and email; the admin API
 // shows the one history and erases it. Then two omnibusd processes in one group on a shared
 // cluster: one is killed with SIGKILL mid-stream and the other finishes the work with
-// complete identities and histories, nothing lost (read back with kcat).
+// complete identities and histories, nothing lost (read back with kcat). And two processes
+// splitting the history: either one's admin API answers for every customer, forwarding to the
+// holder once.
 #include <catch2/catch.hpp>
 
 #include <rapidjson/document.h>
@@ -544,6 +546,27 @@ channels: []
             return out.find(b_instance + " -1\n") != std::string::npos;
         },
         10s, 100ms));
+
+    // Until a has taken b's partitions over, a customer of b's answers 421 with why (nobody
+    // known to hold it, or the holder gone), never an error or a hang; then a answers for all.
+    std::set<std::string> reasons;
+    const bool took_over = wait_until(
+        [&] {
+            for (const auto& c : customers) {
+                auto r = a.get("/v1/customers/" + c + "/messages", auth);
+                REQUIRE(r);
+                if (r->status == 200) continue;
+                INFO(r->body);
+                REQUIRE(r->status == 421);
+                reasons.insert(parse_json(r->body)["reason"].GetString());
+                return false;
+            }
+            return true;
+        },
+        30s, 50ms);
+    INFO(a.output());
+    CHECK(took_over);
+    for (const auto& r : reasons) CHECK((r == "holder_unknown" || r == "holder_unavailable"));
 
     for (Daemon* d : {&a, &b}) CHECK(d->output().find(token) == std::string::npos);
 }
