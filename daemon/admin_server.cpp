@@ -9,6 +9,7 @@
 
 #include <stdexcept>
 
+#include "daemon/admin_forwarder.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 
@@ -140,6 +141,9 @@ void AdminServer::route(const std::string& method, const std::string& pattern, A
         for (const auto& m : req.matches) r.matches.emplace_back(m.str());
         for (const auto& [k, v] : req.params) r.query.emplace_back(k, v);
         r.body = req.body;
+        r.target = req.target;
+        r.authorization = req.get_header_value("Authorization");
+        r.forwarded = req.has_header(kForwardedHeader);
         AdminResponse out = handler(r);
         reply(res, out.status, out.body, out.content_type.c_str());
     };

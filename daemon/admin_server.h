@@ -47,6 +47,9 @@ struct AdminRequest {
     std::vector<std::string> matches;  // regex capture groups of the route, [0] is the whole path
     std::vector<std::pair<std::string, std::string>> query;
     std::string body;
+    std::string target;         // the request target as it came: path and query, not decoded
+    std::string authorization;  // the Authorization header ("" none): only to pass it on when forwarding
+    bool forwarded = false;     // another instance forwarded it (X-Omnibus-Forwarded, admin_forwarder.h)
     std::string query_param(const std::string& name, const std::string& fallback = {}) const;
 };
 

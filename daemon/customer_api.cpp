@@ -13,6 +13,7 @@
 #include "envelope/id.h"
 #include "envelope/json.h"
 #include "envelope/timestamp.h"
+#include "log/log.h"
 #include "pipeline/history/conversation_stage.h"
 #include "pipeline/identity/identity_service.h"
 #include "pipeline/route/router.h"
@@ -21,6 +22,8 @@ namespace omnibus::daemon {
 namespace {
 
 namespace id = pipeline::identity;
+
+constexpr log::Logger lg{"admin"};
 
 // Identities may hold '/', so the identity is the rest of the path; customer ids never do.
 constexpr const char* kIdentityRoute = R"(/v1/identities/(.+))";
@@ -115,6 +118,43 @@ AdminResponse error(int status, std::string_view message) {
 
 AdminResponse not_ready() { return error(503, "identity not ready"); }
 AdminResponse unknown_customer() { return error(404, "unknown customer"); }
+
+// 421: the history is on another instance's partition and no answer could be had from it.
+AdminResponse held_elsewhere(int partition, std::string_view reason) {
+    std::string_view why = "this customer's history is held by another instance, which did not answer";
+    if (reason == "forwarded")
+        why = "this customer's history is held by another instance; a forwarded request is not forwarded again";
+    else if (reason == "holder_unknown")
+        why = "this customer's history is held by another instance, and no instance is known to hold it";
+    rapidjson::StringBuffer buf;
+    json::Writer w(buf);
+    w.StartObject();
+    json::write_key(w, "error");
+    json::write_string(w, why);
+    json::write_key(w, "partition");
+    w.Int(partition);
+    json::write_key(w, "reason");
+    json::write_string(w, reason);
+    w.EndObject();
+    return answer(421, finish(buf));
+}
+
+// A path segment: everything but RFC 3986's unreserved characters percent-encoded.
+std::string path_segment(std::string_view s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+            c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 0xF];
+        }
+    }
+    return out;
+}
 
 void write_strings(json::Writer& w, std::string_view key, const std::vector<std::string>& v) {
     json::write_key(w, key);
@@ -326,27 +366,95 @@ AdminResponse CustomerApi::get_identity(const AdminRequest& req) const {
     return answer(200, finish(buf));
 }
 
+std::optional<ForwardResponse> CustomerApi::ask_holder(int partition, const AdminRequest& req, const std::string& target,
+                                                       std::string& reason) const {
+    if (req.forwarded) {
+        reason = "forwarded";
+        return std::nullopt;
+    }
+    std::optional<Holder> h;
+    if (options_.holder && options_.forward) h = options_.holder(partition);
+    // The directory only keeps URLs that pass this check; checked again where it matters.
+    if (!h || !is_admin_url(h->admin_url)) {
+        reason = "holder_unknown";
+        return std::nullopt;
+    }
+    ForwardResponse resp = options_.forward(ForwardRequest{h->admin_url, target, req.authorization});
+    if (resp.status == 0) {
+        lg.warn("the holder of a history partition did not answer a forwarded admin request",
+                {{"partition", partition}, {"holder", h->instance}, {"error", resp.error}});
+        reason = "holder_unavailable";
+        return std::nullopt;
+    }
+    if (resp.status == 401 || resp.status == 403) {
+        // Relayed, the caller would read it as its own token refused, which it was not here.
+        lg.warn("the holder of a history partition refused a forwarded admin request's token; instances sharing "
+                "requests need the same admin.token",
+                {{"partition", partition}, {"holder", h->instance}, {"status", resp.status}});
+        reason = "holder_unavailable";
+        return std::nullopt;
+    }
+    return resp;
+}
+
 AdminResponse CustomerApi::get_customer(const AdminRequest& req) const {
     if (req.matches.size() < 2) return error(404, "not found");
     AdminResponse failure;
     auto c = customer_in_path(with_identity_, req.matches[1], failure);
     if (!c) return failure;
+    int partition = -1;
+    bool here = false;
+    std::vector<hist::ConversationSummary> conversations;
+    const bool have_history = with_history([&](hist::ConversationStage& stage) {
+        partition = stage.partition_of(c->id);
+        here = stage.holds_partition(partition);
+        if (here) conversations = stage.conversations(c->id).value_or(std::vector<hist::ConversationSummary>{});
+    });
+
+    // Not held here: the holder's conversations, asked for without holding the stage.
+    std::string source = "here";
+    json::LocalDocument<8192> holder_doc;
+    const json::Value* holder_conversations = nullptr;
+    if (have_history && !here) {
+        auto resp = ask_holder(partition, req, "/v1/customers/" + path_segment(c->id), source);
+        if (resp) {
+            json::ParseError perr;
+            // The holder's answer for the same survivor (identity states agree once both applied
+            // the log; until then its answer is about someone else and is not used).
+            if (resp->status == 200 && json::parse(resp->body, holder_doc, json::Limits{8u << 20, 16}, &perr) &&
+                holder_doc.doc().IsObject()) {
+                const auto& d = holder_doc.doc();
+                auto id = d.FindMember("customer_id");
+                auto convs = d.FindMember("conversations");
+                if (id != d.MemberEnd() && id->value.IsString() && json::view(id->value) == c->id &&
+                    convs != d.MemberEnd() && convs->value.IsArray())
+                    holder_conversations = &convs->value;
+            }
+            source = holder_conversations ? "holder" : "holder_unavailable";
+        }
+    }
+
     rapidjson::StringBuffer buf;
     json::Writer w(buf);
     w.StartObject();
     write_profile(w, *c);
-    with_history([&](hist::ConversationStage& stage) {
-        const int partition = stage.partition_of(c->id);
-        const bool here = stage.holds_partition(partition);
+    if (have_history) {
         json::write_key(w, "history");
         w.StartObject();
         json::write_key(w, "held_here");
         w.Bool(here);
         json::write_key(w, "partition");
         w.Int(partition);
+        json::write_key(w, "source");
+        json::write_string(w, source);
         w.EndObject();
-        if (here) write_conversations(w, stage.conversations(c->id).value_or(std::vector<hist::ConversationSummary>{}));
-    });
+        if (here) {
+            write_conversations(w, conversations);
+        } else if (holder_conversations) {
+            json::write_key(w, "conversations");
+            holder_conversations->Accept(w);
+        }
+    }
     w.EndObject();
     return answer(200, finish(buf));
 }
@@ -373,18 +481,11 @@ AdminResponse CustomerApi::messages(const AdminRequest& req) const {
         q.limit = n;
     }
     std::optional<AdminResponse> out;
+    int elsewhere = -1;
     const bool have = with_history([&](hist::ConversationStage& stage) {
         const int partition = stage.partition_of(c->id);
         if (!stage.holds_partition(partition)) {
-            rapidjson::StringBuffer buf;
-            json::Writer w(buf);
-            w.StartObject();
-            json::write_key(w, "error");
-            json::write_string(w, "this customer's history is held by another instance");
-            json::write_key(w, "partition");
-            w.Int(partition);
-            w.EndObject();
-            out = answer(421, finish(buf));
+            elsewhere = partition;
             return;
         }
         auto page = stage.messages(c->id, q).value_or(hist::MessagePage{});
@@ -405,7 +506,11 @@ AdminResponse CustomerApi::messages(const AdminRequest& req) const {
         out = answer(200, finish(buf));
     });
     if (!have) return error(503, "history not ready");
-    return *out;
+    if (out) return *out;
+    // The same request (path and query as they came) to the holder, whose answer is the answer.
+    std::string reason;
+    if (auto resp = ask_holder(elsewhere, req, req.target, reason)) return answer(resp->status, std::move(resp->body));
+    return held_elsewhere(elsewhere, reason);
 }
 
 AdminResponse CustomerApi::link(const AdminRequest& req) const {

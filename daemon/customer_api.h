@@ -11,22 +11,31 @@
 //                                                      (?channel= &conversation= &limit= &before=)
 //   DELETE /v1/customers/<id>                         → erase (history first, then identity)
 // The profile carries the customer's conversations and the messages route answers when this
-// instance holds the customer's history partition; when another instance holds it, the
-// profile says so ("history": {"held_here": false, "partition": N}) and the messages route
-// answers 421 with the partition, so a caller can ask the instance that has it.
+// instance holds the customer's history partition. When another instance holds it, both ask
+// that one (found in the instance directory, instance_directory.h) with the request marked as
+// forwarded: the messages route answers with the holder's status and body, the profile takes
+// the holder's conversations. A forwarded request is never forwarded again. When no holder is
+// known, it does not answer, or the request was forwarded already, the profile says so
+// ("history": {"held_here": false, "partition": N, "source": ...}) and the messages route
+// answers 421 with the partition and the reason.
 // While the identity service does not exist (the topics are not there yet, the pipeline is
 // off, or shutdown began) every route answers 503 {"error":"identity not ready"}.
 //
 // Threads: handlers run on the admin server's pool threads, concurrently. The object holds
 // only what it was built with (immutable); the service is reached through WithIdentity, whose
 // owner (the daemon) guarantees it is not stopped while a handler uses it. A handler waits for
-// an outcome (bounded) on its own thread without holding the service.
+// an outcome (bounded) on its own thread without holding the service; a forward waits (bounded,
+// admin_forwarder.h) on its own thread too, holding neither the service nor the stage.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <optional>
+#include <string>
 
+#include "daemon/admin_forwarder.h"
 #include "daemon/admin_server.h"
+#include "daemon/instance_record.h"
 #include "pipeline/identity/identity.h"
 
 namespace omnibus::pipeline::identity {
@@ -47,6 +56,11 @@ using WithHistory = std::function<bool(const std::function<void(pipeline::histor
 struct CustomerApiOptions {
     pipeline::identity::EmailRules email;            // how linked email addresses are normalized
     std::chrono::milliseconds wait{std::chrono::seconds(5)};  // for a request's outcome
+    // Another instance holding a history partition (any thread); unset or nullopt: none known.
+    std::function<std::optional<Holder>(int partition)> holder;
+    // Sends a GET on to another instance and waits for its answer (admin_forwarder.h); unset:
+    // requests are never forwarded.
+    std::function<ForwardResponse(const ForwardRequest&)> forward;
 };
 
 class CustomerApi {
@@ -66,6 +80,10 @@ public:
     AdminResponse messages(const AdminRequest& req) const;
 
 private:
+    // What the holder of `partition` answered to `target`: nullopt with `reason` set when
+    // there was no usable answer ("forwarded", "holder_unknown", "holder_unavailable").
+    std::optional<ForwardResponse> ask_holder(int partition, const AdminRequest& req, const std::string& target,
+                                              std::string& reason) const;
     bool with_history(const std::function<void(pipeline::history::ConversationStage&)>& fn) const {
         return with_history_ && with_history_(fn);
     }

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "daemon/instance_directory.h"
 #include "daemon/systemd_notify.h"
 #include "kafka/embedded_cluster.h"
 #include "kafka/health.h"
@@ -53,6 +54,19 @@ std::string instance_origin() {
     return origin;
 }
 
+// The admin URL other instances use when none is configured: http://<listen host>:<bound port>,
+// a wildcard host replaced by this machine's name, an IPv6 address in brackets.
+std::string default_admin_url(std::string host, uint16_t port) {
+    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
+        char name[256] = {};
+        if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return {};
+        host = name;
+    } else if (host.find(':') != std::string::npos && host.front() != '[') {
+        host = "[" + host + "]";
+    }
+    return "http://" + host + ":" + std::to_string(port);
+}
+
 }  // namespace
 
 Daemon::Daemon(std::string config_path, DaemonConfig config, const connectors::Registry& registry,
@@ -83,6 +97,12 @@ void Daemon::start() {
     if (config_.pipeline.enabled) {
         CustomerApiOptions api;
         api.email = {config_.pipeline.identity.email_lowercase_local_part, config_.pipeline.identity.email_fold_gmail};
+        forwarder_ = std::make_unique<AdminForwarder>(AdminForwarderOptions{}, metrics_);
+        api.holder = [this](int partition) -> std::optional<Holder> {
+            std::shared_lock lock(identity_mu_);
+            return directory_ ? directory_->holder(partition) : std::nullopt;
+        };
+        api.forward = [this](const ForwardRequest& r) { return forwarder_->get(r); };
         customer_api_ = std::make_unique<CustomerApi>(
             [this](const std::function<void(pipeline::identity::IdentityService&)>& fn) { return with_identity(fn); },
             api,
@@ -90,6 +110,14 @@ void Daemon::start() {
         customer_api_->register_routes(*admin_);
     }
     admin_->start();
+    admin_url_ = config_.admin_advertise.empty() ? default_admin_url(config_.admin.host, admin_->port())
+                                                 : config_.admin_advertise;
+    if (config_.pipeline.enabled && !is_admin_url(admin_url_)) {
+        lg.error("the admin URL cannot be advertised; other instances will not forward requests here: set "
+                 "admin.advertise",
+                 {{"admin_url", admin_url_}});
+        admin_url_.clear();
+    }
 
     metrics_.gauge_fn("omnibus_daemon_ready", "1 when every readiness check passes.", {},
                       [this] { return ready() ? 1.0 : 0.0; });
@@ -352,10 +380,17 @@ void Daemon::start_pipeline() {
         return c->id;
     };
 
+    std::unique_ptr<InstanceDirectory> directory;
     std::unique_ptr<pipeline::history::ConversationStage> conversation;
     std::unique_ptr<pipeline::identity::ResolveStage> resolve;
     std::unique_ptr<pipeline::history::ReplyIntake> replies;
     try {
+        directory = std::make_unique<InstanceDirectory>(
+            k, InstanceDirectoryOptions{k.topic_prefix + "instances", instance_origin(), admin_url_, k.partitions},
+            *producer_, metrics_);
+        directory->announce({});
+        // The directory is stopped after the stage (stop_pipeline), so the pointer outlives it.
+        co.on_partitions_changed = [dir = directory.get()](std::vector<int> held) { dir->announce(std::move(held)); };
         conversation = std::make_unique<pipeline::history::ConversationStage>(k, std::move(co), *producer_, metrics_);
         resolve = std::make_unique<pipeline::identity::ResolveStage>(k, std::move(ro), *svc, *producer_, metrics_);
         replies = std::make_unique<pipeline::history::ReplyIntake>(k, std::move(io), *producer_, metrics_);
@@ -368,6 +403,7 @@ void Daemon::start_pipeline() {
     std::lock_guard topics(topics_mu_);
     if (stopping_) return;  // they stop as they go
     std::unique_lock lock(identity_mu_);
+    directory_ = std::move(directory);
     conversation_ = std::move(conversation);
     resolve_ = std::move(resolve);
     replies_ = std::move(replies);
@@ -380,17 +416,22 @@ void Daemon::stop_pipeline() {
     std::unique_ptr<pipeline::identity::ResolveStage> resolve;
     std::unique_ptr<pipeline::history::ConversationStage> conversation;
     std::unique_ptr<pipeline::history::ReplyIntake> replies;
+    std::unique_ptr<InstanceDirectory> directory;
     {
         std::unique_lock lock(identity_mu_);  // waits for handlers using them
         resolve = std::move(resolve_);
         conversation = std::move(conversation_);
         replies = std::move(replies_);
+        directory = std::move(directory_);
     }
     if (replies) replies->stop();
     // Upstream first: what the resolve stage still finishes reaches the conversation stage's
     // topic, which its next owner (or this instance after a restart) processes.
     if (resolve) resolve->stop();
     if (conversation) conversation->stop();
+    // Last, once nothing is held any more: the tombstone (sent by the producer's flush) tells
+    // the other instances this one is gone.
+    if (directory) directory->stop();
 }
 
 bool Daemon::with_history(const std::function<void(pipeline::history::ConversationStage&)>& fn) const {
@@ -612,6 +653,7 @@ void Daemon::shutdown() {
     channels_.clear();
     producer_.reset();  // purges what is left; every callback has run
     health_.reset();
+    if (forwarder_) forwarder_->stop();  // handlers waiting for another instance answer now
     if (admin_) admin_->stop();
     embedded_.reset();
     auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -7,7 +7,8 @@
 // thread-safe. The topic keeper thread owns the ensure-topics retries, and then
 // creates the identity service and waits until it caught up with the log.
 // The identity service is shared with the admin threads under identity_mu_:
-// they hold it shared while they use it, shutdown takes it exclusively to stop it.
+// they hold it shared while they use it, shutdown takes it exclusively to stop it. The
+// instance directory (who holds which history partition) is guarded the same way.
 #pragma once
 
 #include <atomic>
@@ -22,6 +23,7 @@
 
 #include "connectors/delivery_dispatcher.h"
 #include "connectors/registry.h"
+#include "daemon/admin_forwarder.h"
 #include "daemon/admin_server.h"
 #include "daemon/customer_api.h"
 #include "daemon/daemon_config.h"
@@ -43,6 +45,8 @@ class ReplyIntake;
 }
 
 namespace omnibus::daemon {
+
+class InstanceDirectory;
 
 class Daemon {
 public:
@@ -123,12 +127,15 @@ private:
     bool shut_down_ = false;
 
     std::unique_ptr<CustomerApi> customer_api_;  // routes on admin_ when the pipeline is enabled
+    std::unique_ptr<AdminForwarder> forwarder_;  // with customer_api_; stopped before admin_
+    std::string admin_url_;  // what this instance advertises (admin.advertise or derived); "" none
     mutable std::shared_mutex identity_mu_;
     std::unique_ptr<pipeline::identity::IdentityService> identity_;  // guarded by identity_mu_
     // The stages (created after identity_, stopped before it), guarded by identity_mu_ too.
     std::unique_ptr<pipeline::history::ConversationStage> conversation_;
     std::unique_ptr<pipeline::identity::ResolveStage> resolve_;
     std::unique_ptr<pipeline::history::ReplyIntake> replies_;
+    std::unique_ptr<InstanceDirectory> directory_;  // created before conversation_, stopped after it
     std::atomic<bool> pipeline_started_{false};
     std::atomic<bool> identity_caught_up_{false};  // wait_caught_up succeeded once
     std::string identity_error_;                   // guarded by topics_mu_: why it is not there yet

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "connectors/registry.h"
+#include "daemon/instance_record.h"
 #include "phone/phone_normalizer.h"
 #include "pipeline/classify/classifier.h"
 #include "pipeline/route/router.h"
@@ -32,7 +33,17 @@ config::Spec admin_spec() {
         .describe("Bearer token every request must carry (Authorization: Bearer ...) once it is set. Required "
                   "when `listen` is not a loopback address. Reloadable with SIGHUP.")
         .example("${env:OMNIBUS_ADMIN_TOKEN}");
+    s.string("advertise")
+        .describe("The URL other instances reach this admin API at, as http(s)://host:port and nothing more. With "
+                  "several instances, one asked for a customer whose history another holds forwards the request "
+                  "there (docs/pipeline.md, \"Which instance answers\"). Unset: http://<listen> with the port bound; a "
+                  "wildcard host (0.0.0.0, ::) becomes this machine's host name. Set it when other instances must "
+                  "use another address (listen on loopback, a NAT, TLS in front); they need the same `token`.")
+        .example("http://10.0.0.5:9090");
     s.check([](const config::Section& sec, config::Reporter& r) {
+        if (sec.has("advertise") && !is_admin_url(sec.string("advertise")))
+            r.error(sec.position("advertise"), "admin.advertise '" + sec.string("advertise") +
+                                                   "' is not http://host:port or https://host:port (no path)");
         const auto& addr = sec.address("listen");
         if (!is_loopback_host(addr.host) && (!sec.has("token") || sec.secret("token").empty()))
             r.error(sec.position("listen"),
@@ -276,6 +287,7 @@ DaemonConfig to_daemon_config(const config::Section& root) {
     c.admin.host = admin.address("listen").host;
     c.admin.port = admin.address("listen").port;
     if (admin.has("token")) c.admin.token = admin.secret("token");
+    if (admin.has("advertise")) c.admin_advertise = admin.string("advertise");
 
     c.edge = edge::edge_settings(root.section("edge"));
     c.state_dir = root.string("state_dir");

@@ -26,6 +26,7 @@ struct DaemonConfig {
     config::Section root;
     log::Level log_level = log::Level::info;
     AdminSettings admin;
+    std::string admin_advertise;  // admin.advertise; "" = derived from the bound address at start
     edge::EdgeSettings edge;
     kafka::KafkaSettings kafka;
     std::string state_dir;

@@ -94,7 +94,10 @@ std::vector<TopicSpec> pipeline_topics(const KafkaSettings& s) {
     TopicSpec customer{s.topic_prefix + "pipeline.customer", s.partitions, s.replication_factor, {}, true};
     TopicSpec history = changelog_topic(s, "history");
     history.exact_partitions = true;
-    return {std::move(customer), std::move(history)};
+    // Which instance holds which history partition and where its admin API is: one record per
+    // live instance, read whole by every instance (one partition: one order).
+    TopicSpec instances{s.topic_prefix + "instances", 1, s.replication_factor, {{"cleanup.policy", "compact"}}, true};
+    return {std::move(customer), std::move(history), std::move(instances)};
 }
 
 EnsureTopicsResult ensure_topics(const KafkaSettings& s, const std::vector<TopicSpec>& topics,

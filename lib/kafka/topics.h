@@ -29,8 +29,10 @@ struct TopicSpec {
 std::vector<TopicSpec> omnibus_topics(const KafkaSettings& s);
 
 // The pipeline's internal topics: <prefix>pipeline.customer (messages re-keyed by customer
-// id, the conversation stage's input) and the history store's changelog, co-partitioned with
-// it (both exact: a store per partition relies on the two counts being equal).
+// id, the conversation stage's input), the history store's changelog, co-partitioned with
+// it (both exact: a store per partition relies on the two counts being equal), and
+// <prefix>instances (1 partition, compacted): which instance holds which history partition
+// and where its admin API answers (daemon/instance_directory.h).
 std::vector<TopicSpec> pipeline_topics(const KafkaSettings& s);
 
 // The compacted changelog topic of a state store, co-partitioned with the input topics:

@@ -194,6 +194,7 @@ void ConversationStage::on_assigned(const std::vector<kafka::TopicPartition>& pa
         std::lock_guard lock(stores_mu_);
         stores_[tp.partition] = std::move(part);
     }
+    if (options_.on_partitions_changed) options_.on_partitions_changed(partitions());
 }
 
 void ConversationStage::on_revoked(const std::vector<kafka::TopicPartition>& parts) {
@@ -224,6 +225,7 @@ void ConversationStage::on_revoked(const std::vector<kafka::TopicPartition>& par
         }
         part->store.reset();  // closed: the directory may be opened again at the next assignment
     }
+    if (options_.on_partitions_changed) options_.on_partitions_changed(partitions());
 }
 
 void ConversationStage::dead_letter(const kafka::ConsumedRecord& rec, std::string_view code, std::string reason,

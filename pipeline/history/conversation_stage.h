@@ -110,6 +110,10 @@ struct ConversationStageOptions {
     std::chrono::milliseconds purge_interval{std::chrono::hours(1)};
     std::chrono::milliseconds restore_timeout{std::chrono::seconds(60)};
     std::size_t max_in_flight = 20000;
+    // Consumer thread, after each assignment change: the partitions this instance now holds
+    // (assigned and restored, ascending), e.g. to tell other instances (daemon/instance_directory.h).
+    // Also at stop(), with what is left (nothing). Unset: nobody is told.
+    std::function<void(std::vector<int> held)> on_partitions_changed;
     // Partitions of input_topic (kafka.partitions: the topic is created with exactly that many),
     // to tell which partition holds a customer.
     int partition_count = 1;

@@ -3,7 +3,9 @@
 // conversation and context; one customer across WhatsApp, web chat and email; the admin API
 // shows the one history and erases it. Then two omnibusd processes in one group on a shared
 // cluster: one is killed with SIGKILL mid-stream and the other finishes the work with
-// complete identities and histories, nothing lost (read back with kcat).
+// complete identities and histories, nothing lost (read back with kcat). And two processes
+// splitting the history: either one's admin API answers for every customer, forwarding to the
+// holder once.
 #include <catch2/catch.hpp>
 
 #include <rapidjson/document.h>
@@ -373,4 +375,198 @@ channels: []
         CHECK(last->context == std::vector<std::string>(mine.begin(), mine.end() - 1));
     }
     a.reset();
+}
+
+TEST_CASE("two instances share the history and either admin API answers for every customer, forwarding once to the "
+          "holder",
+          "[daemon][pipeline][integration]") {
+    kafka::EmbeddedCluster cluster(1);
+    kafka::KafkaSettings ks;
+    ks.partitions = 4;
+    ks.replication_factor = 1;
+    for (const auto& t : kafka::omnibus_topics(ks)) cluster.create_topic(t.name, t.partitions);
+    for (const auto& t : kafka::pipeline_topics(ks)) cluster.create_topic(t.name, t.partitions);
+    const std::string bootstrap = cluster.bootstrap_servers();
+    // With a token: the forwarded request must carry the caller's, and no log line may show it.
+    const std::string token = "tok-3f9a2c71e5d84b06";
+    const std::string config = R"(
+state_dir: /tmp/omnibus-test-state
+admin:
+  listen: 127.0.0.1:0
+  token: )" + token + R"(
+edge:
+  listen: 127.0.0.1:0
+kafka:
+  brokers: )" + bootstrap + R"(
+  partitions: 4
+  replication_factor: 1
+channels: []
+)";
+    const httplib::Headers auth{{"Authorization", "Bearer " + token}};
+    Daemon a(config);
+    Daemon b(config);
+    REQUIRE(a.admin_port() > 0);
+    REQUIRE(b.admin_port() > 0);
+    for (Daemon* d : {&a, &b}) {
+        INFO(d->output());
+        REQUIRE(wait_until(
+            [&] {
+                auto r = d->get("/readyz", auth);
+                return r && r->status == 200;
+            },
+            30s, 20ms));
+    }
+
+    constexpr int kCustomers = 16, kPerCustomer = 3;
+    Inbound in(bootstrap);
+    std::vector<std::vector<std::string>> ids(kCustomers);
+    const envelope::Timestamp t0 = envelope::now_ms();
+    for (int round = 0; round < kPerCustomer; ++round)
+        for (int c = 0; c < kCustomers; ++c) {
+            auto e = inbound("whatsapp", "wa", "whatsapp:3161200" + std::to_string(1000 + c),
+                             "question " + std::to_string(round));
+            e.received_at = t0 + std::chrono::milliseconds(round * 100 + c);
+            ids[static_cast<std::size_t>(c)].push_back(e.id);
+            in.send(e);
+        }
+    REQUIRE(in.flush());
+    std::vector<Routed> routed;
+    REQUIRE(wait_until(
+        [&] {
+            routed = read_outboxes(bootstrap);
+            std::set<std::string> distinct;
+            for (const auto& r : routed) distinct.insert(r.id);
+            return distinct.size() == static_cast<std::size_t>(kCustomers * kPerCustomer);
+        },
+        60s, 100ms));
+    std::vector<std::string> customers;
+    for (const auto& mine : ids) {
+        const Routed* r = by_id(routed, mine.front());
+        REQUIRE(r);
+        customers.push_back(r->customer);
+    }
+
+    // Every customer's history on both admin ports: 200 with the three messages, newest first,
+    // from the one instance that holds it (the other forwards). Rebalancing may still settle
+    // right after the messages went through: hence the deadline.
+    auto history_everywhere = [&](std::string& why) {
+        for (int c = 0; c < kCustomers; ++c)
+            for (Daemon* d : {&a, &b}) {
+                auto r = d->get("/v1/customers/" + customers[static_cast<std::size_t>(c)] + "/messages", auth);
+                if (!r || r->status != 200) {
+                    why = "customer " + std::to_string(c) + " on " + (d == &a ? "a" : "b") + ": " +
+                          (r ? std::to_string(r->status) + " " + r->body : std::string("no answer"));
+                    return false;
+                }
+                rapidjson::Document m;
+                m.Parse(r->body.c_str());
+                const auto& mine = ids[static_cast<std::size_t>(c)];
+                if (m.HasParseError() || !m.HasMember("messages") || m["messages"].Size() != mine.size() ||
+                    m["messages"][0]["id"].GetString() != mine.back()) {
+                    why = "customer " + std::to_string(c) + ": " + r->body;
+                    return false;
+                }
+            }
+        return true;
+    };
+    std::string why;
+    const bool settled = wait_until([&] { return history_everywhere(why); }, 30s, 100ms);
+    INFO(why);
+    REQUIRE(settled);
+
+    // Both instances hold some of the customers: each answered for the other's too.
+    std::vector<Daemon*> holder_of(kCustomers, nullptr);
+    int held_by_a = 0, held_by_b = 0;
+    for (int c = 0; c < kCustomers; ++c) {
+        const std::string& customer = customers[static_cast<std::size_t>(c)];
+        auto pa = a.get("/v1/customers/" + customer, auth);
+        auto pb = b.get("/v1/customers/" + customer, auth);
+        REQUIRE((pa && pb));
+        REQUIRE((pa->status == 200 && pb->status == 200));
+        auto ja = parse_json(pa->body);
+        auto jb = parse_json(pb->body);
+        INFO(pa->body << "\n" << pb->body);
+        const bool on_a = ja["history"]["held_here"].GetBool(), on_b = jb["history"]["held_here"].GetBool();
+        REQUIRE(on_a != on_b);
+        holder_of[static_cast<std::size_t>(c)] = on_a ? &a : &b;
+        (on_a ? held_by_a : held_by_b)++;
+        // The profile has the conversations on both: here, or fetched from the holder.
+        for (auto* j : {&ja, &jb}) {
+            REQUIRE(j->HasMember("conversations"));
+            REQUIRE((*j)["conversations"].Size() == 1);
+            CHECK((*j)["conversations"][0]["messages"].GetInt() == kPerCustomer);
+        }
+        CHECK(std::string((on_a ? jb : ja)["history"]["source"].GetString()) == "holder");
+        CHECK(std::string((on_a ? ja : jb)["history"]["source"].GetString()) == "here");
+    }
+    REQUIRE(held_by_a > 0);
+    REQUIRE(held_by_b > 0);
+
+    // A customer held by b, asked on a: the query goes along (a page of 2, then the rest by the
+    // cursor, which needs URL-encoding), and a request already forwarded is not forwarded again.
+    int on_b = 0;
+    while (holder_of[static_cast<std::size_t>(on_b)] != &b) ++on_b;
+    const std::string customer = customers[static_cast<std::size_t>(on_b)];
+    auto page = a.get("/v1/customers/" + customer + "/messages?limit=2", auth);
+    REQUIRE(page);
+    REQUIRE(page->status == 200);
+    auto pg = parse_json(page->body);
+    CHECK(pg["messages"].Size() == 2);
+    REQUIRE(pg.HasMember("next"));
+    auto rest = a.get("/v1/customers/" + customer + "/messages?limit=2&before=" + url_encode(pg["next"].GetString()), auth);
+    REQUIRE(rest);
+    REQUIRE(rest->status == 200);
+    CHECK(parse_json(rest->body)["messages"].Size() == 1);
+
+    httplib::Headers forwarded = auth;
+    forwarded.emplace("X-Omnibus-Forwarded", "1");
+    auto once = a.get("/v1/customers/" + customer + "/messages", forwarded);
+    REQUIRE(once);
+    CHECK(once->status == 421);
+    auto o = parse_json(once->body);
+    CHECK(std::string(o["reason"].GetString()) == "forwarded");
+    CHECK(o["partition"].IsInt());
+    // The holder itself answers a forwarded request from what it holds.
+    auto direct = b.get("/v1/customers/" + customer + "/messages", forwarded);
+    REQUIRE(direct);
+    CHECK(direct->status == 200);
+    // Without the token, nothing is forwarded: 401 here.
+    auto anonymous = a.get("/v1/customers/" + customer + "/messages");
+    REQUIRE(anonymous);
+    CHECK(anonymous->status == 401);
+
+    // A clean stop of b writes its tombstone on the instances topic (kcat: key, value length -1).
+    const std::string b_instance = ":" + std::to_string(b.process().pid());
+    b.process().signal(SIGTERM);
+    REQUIRE(b.process().wait_exit(10s));
+    REQUIRE(wait_until(
+        [&] {
+            std::string out = run_capture("timeout 10 kcat -C -q -e -b " + bootstrap +
+                                          " -t omnibus.instances -o beginning -f '%k %S\\n' 2>/dev/null");
+            return out.find(b_instance + " -1\n") != std::string::npos;
+        },
+        10s, 100ms));
+
+    // Until a has taken b's partitions over, a customer of b's answers 421 with why (nobody
+    // known to hold it, or the holder gone), never an error or a hang; then a answers for all.
+    std::set<std::string> reasons;
+    const bool took_over = wait_until(
+        [&] {
+            for (const auto& c : customers) {
+                auto r = a.get("/v1/customers/" + c + "/messages", auth);
+                REQUIRE(r);
+                if (r->status == 200) continue;
+                INFO(r->body);
+                REQUIRE(r->status == 421);
+                reasons.insert(parse_json(r->body)["reason"].GetString());
+                return false;
+            }
+            return true;
+        },
+        30s, 50ms);
+    INFO(a.output());
+    CHECK(took_over);
+    for (const auto& r : reasons) CHECK((r == "holder_unknown" || r == "holder_unavailable"));
+
+    for (Daemon* d : {&a, &b}) CHECK(d->output().find(token) == std::string::npos);
 }

@@ -156,3 +156,19 @@ TEST_CASE("every channel block takes a `language`, an ISO 639-1 code") {
         CHECK_THAT(r.report(), Contains("test.yaml:10:15: language: '" + std::string(bad) + "' is not an ISO 639-1 code"));
     }
 }
+
+TEST_CASE("admin.advertise is an http(s)://host:port URL, read as given, and left empty when unset") {
+    auto unset = load("kafka:\n  embedded: true\n");
+    REQUIRE(unset.ok());
+    CHECK(daemon::to_daemon_config(*unset.config).admin_advertise.empty());
+    auto given = load("kafka:\n  embedded: true\nadmin:\n  advertise: https://omnibus-2.internal:9443\n");
+    INFO(given.report());
+    REQUIRE(given.ok());
+    CHECK(daemon::to_daemon_config(*given.config).admin_advertise == "https://omnibus-2.internal:9443");
+    for (const char* bad : {"http://omnibus-2:9090/admin", "omnibus-2:9090", "http://omnibus-2", "ftp://h:21"}) {
+        auto r = load(std::string("kafka:\n  embedded: true\nadmin:\n  advertise: \"") + bad + "\"\n");
+        INFO(r.report());
+        CHECK_FALSE(r.ok());
+        CHECK_THAT(r.report(), Contains("test.yaml:4:") && Contains("admin.advertise"));
+    }
+}

@@ -39,3 +39,26 @@ TEST_CASE("custom prefix and changelog topics", "[kafka][topics]") {
     CHECK(cl.partitions == s.partitions);
     CHECK(cl.config.at("cleanup.policy") == "compact");
 }
+
+TEST_CASE("the pipeline's internal topics: its input, the history changelog and the instances directory",
+          "[kafka][topics]") {
+    KafkaSettings s;
+    s.topic_prefix = "shop1.";
+    s.partitions = 12;
+    s.replication_factor = 3;
+    auto topics = pipeline_topics(s);
+    REQUIRE(topics.size() == 3);
+    CHECK(topics[0].name == "shop1.pipeline.customer");
+    CHECK(topics[1].name == "shop1.changelog.history");
+    for (const auto& t : {topics[0], topics[1]}) {
+        CHECK(t.partitions == 12);
+        CHECK(t.exact_partitions);
+    }
+    // One record per live instance, read whole by every instance: one partition, one order.
+    const TopicSpec& instances = topics[2];
+    CHECK(instances.name == "shop1.instances");
+    CHECK(instances.partitions == 1);
+    CHECK(instances.exact_partitions);
+    CHECK(instances.replication_factor == 3);
+    CHECK(instances.config.at("cleanup.policy") == "compact");
+}

@@ -1,0 +1,66 @@
+// AdminForwarder: sends an admin request on to the instance that can answer it (the holder of
+// a customer's history, found in the instance directory) and waits for the answer, bounded.
+// Built on the one outbound HTTP client (lib/http): only http(s) URLs, TLS peers verified, a
+// total timeout, a bounded response body, and nothing logged of headers, paths or bodies (the
+// Authorization header carries the caller's bearer token; paths carry customer ids).
+//
+// Threads: forward() is called from admin pool threads, concurrently, and blocks the calling
+// thread until the answer or the timeout; the client's own thread does the I/O. stop() from the
+// main thread, before the admin server stops: waiting callers get "client stopped".
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace omnibus::metrics {
+class Registry;
+}
+namespace omnibus::http {
+class Client;
+}
+
+namespace omnibus::daemon {
+
+// Marks a forwarded admin request: the instance it reaches answers from what it holds and
+// never forwards it again, so instances whose directories disagree (during a rebalance)
+// cannot bounce a request between them.
+inline constexpr const char* kForwardedHeader = "X-Omnibus-Forwarded";
+
+struct ForwardRequest {
+    std::string base_url;       // http(s)://host:port, from the instance directory only
+    std::string target;         // path and query, starting with '/'
+    std::string authorization;  // the caller's Authorization header, passed on as it came ("" none)
+};
+
+struct ForwardResponse {
+    int status = 0;     // the holder's HTTP status; 0 when it did not answer (see error)
+    std::string body;
+    std::string error;  // why there is no answer: refused, timeout, too large, bad request
+};
+
+struct AdminForwarderOptions {
+    std::chrono::milliseconds timeout{2000};       // total, per request
+    std::size_t max_response_body = 8 << 20;        // a larger answer counts as none
+};
+
+class AdminForwarder {
+public:
+    AdminForwarder(AdminForwarderOptions options, metrics::Registry& metrics);
+    ~AdminForwarder();
+    AdminForwarder(const AdminForwarder&) = delete;
+    AdminForwarder& operator=(const AdminForwarder&) = delete;
+
+    // GET base_url + target with the forwarded mark; blocks until the answer (any status) or
+    // a failure. Never throws for what the network or the holder does.
+    ForwardResponse get(const ForwardRequest& request);
+
+    void stop();
+
+private:
+    AdminForwarderOptions options_;
+    std::unique_ptr<http::Client> client_;
+};
+
+}  // namespace omnibus::daemon
