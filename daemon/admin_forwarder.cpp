@@ -20,18 +20,28 @@ bool is_origin_target(const std::string& t) {
 
 }  // namespace
 
-AdminForwarder::AdminForwarder(AdminForwarderOptions options, metrics::Registry& metrics) : options_(options) {
-    http::ClientOptions co;
-    co.max_response_body = options_.max_response_body;
-    co.connect_timeout = options_.timeout;
-    co.max_connections_per_host = 4;  // the admin pool's size bounds it anyway
-    co.max_total_connections = 16;
-    client_ = std::make_unique<http::Client>(co, metrics, "admin-forward");
-}
+AdminForwarder::AdminForwarder(AdminForwarderOptions options, metrics::Registry& metrics)
+    : options_(options), metrics_(metrics) {}
 
 AdminForwarder::~AdminForwarder() { stop(); }
 
+http::Client* AdminForwarder::client() {
+    std::lock_guard lock(mu_);
+    if (stopped_) return nullptr;
+    if (!client_) {
+        http::ClientOptions co;
+        co.max_response_body = options_.max_response_body;
+        co.connect_timeout = options_.timeout;
+        co.max_connections_per_host = 4;  // the admin pool's size bounds it anyway
+        co.max_total_connections = 16;
+        client_ = std::make_unique<http::Client>(co, metrics_, "admin-forward");
+    }
+    return client_.get();
+}
+
 void AdminForwarder::stop() {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
     if (client_) client_->stop();
 }
 
@@ -57,8 +67,13 @@ ForwardResponse AdminForwarder::get(const ForwardRequest& request) {
         std::condition_variable cv;
         std::optional<http::ClientResponse> response;
     };
+    http::Client* client = this->client();
+    if (!client) {
+        out.error = "client stopped";
+        return out;
+    }
     auto wait = std::make_shared<Wait>();  // the callback runs on the client thread
-    client_->send(std::move(r), [wait](http::ClientResponse resp) {
+    client->send(std::move(r), [wait](http::ClientResponse resp) {
         {
             std::lock_guard lock(wait->mu);
             wait->response = std::move(resp);

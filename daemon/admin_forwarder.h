@@ -5,13 +5,16 @@
 // Authorization header carries the caller's bearer token; paths carry customer ids).
 //
 // Threads: forward() is called from admin pool threads, concurrently, and blocks the calling
-// thread until the answer or the timeout; the client's own thread does the I/O. stop() from the
-// main thread, before the admin server stops: waiting callers get "client stopped".
+// thread until the answer or the timeout; the client's own thread does the I/O. The client (and
+// its thread) is made at the first forward: an instance alone, or one whose callers always
+// reach the holder, never starts it. stop() from the main thread, before the admin server
+// stops: waiting callers get "client stopped", later ones an error.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace omnibus::metrics {
@@ -59,8 +62,13 @@ public:
     void stop();
 
 private:
+    http::Client* client();  // made on first use; nullptr once stopped
+
     AdminForwarderOptions options_;
+    metrics::Registry& metrics_;
+    std::mutex mu_;  // guards client_ and stopped_
     std::unique_ptr<http::Client> client_;
+    bool stopped_ = false;
 };
 
 }  // namespace omnibus::daemon
