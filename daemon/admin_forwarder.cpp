@@ -39,6 +39,22 @@ http::Client* AdminForwarder::client() {
     return client_.get();
 }
 
+bool AdminForwarder::backing_off(const std::string& base_url) {
+    std::lock_guard lock(mu_);
+    auto it = unreachable_until_.find(base_url);
+    if (it == unreachable_until_.end()) return false;
+    if (std::chrono::steady_clock::now() < it->second) return true;
+    unreachable_until_.erase(it);
+    return false;
+}
+
+void AdminForwarder::unreachable(const std::string& base_url) {
+    if (options_.unreachable_backoff.count() <= 0) return;
+    std::lock_guard lock(mu_);
+    if (unreachable_until_.size() >= 1024) unreachable_until_.clear();  // URLs come from the directory: few
+    unreachable_until_[base_url] = std::chrono::steady_clock::now() + options_.unreachable_backoff;
+}
+
 void AdminForwarder::stop() {
     std::lock_guard lock(mu_);
     stopped_ = true;
@@ -53,6 +69,10 @@ ForwardResponse AdminForwarder::get(const ForwardRequest& request) {
     }
     if (request.authorization.find_first_of("\r\n", 0) != std::string::npos) {
         out.error = "authorization header cannot be forwarded";
+        return out;
+    }
+    if (backing_off(request.base_url)) {
+        out.error = "did not answer a moment ago";
         return out;
     }
     http::ClientRequest r;
@@ -83,12 +103,17 @@ ForwardResponse AdminForwarder::get(const ForwardRequest& request) {
     std::unique_lock lock(wait->mu);
     // The client's timeout ends every request; the margin only covers handing the answer over.
     if (!wait->cv.wait_for(lock, options_.timeout + std::chrono::seconds(1), [&] { return wait->response.has_value(); })) {
+        lock.unlock();
+        unreachable(request.base_url);
         out.error = "no answer in time";
         return out;
     }
     http::ClientResponse& resp = *wait->response;
     if (resp.status == 0) {
         out.error = resp.timed_out ? "timed out" : resp.error;
+        lock.unlock();
+        // Only a timeout held this thread: a refused connection fails at once anyway.
+        if (resp.timed_out) unreachable(request.base_url);
         return out;
     }
     out.status = resp.status;

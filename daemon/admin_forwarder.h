@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -46,6 +47,11 @@ struct ForwardResponse {
 struct AdminForwarderOptions {
     std::chrono::milliseconds timeout{2000};       // total, per request
     std::size_t max_response_body = 8 << 20;        // a larger answer counts as none
+    // After a holder did not answer within `timeout`, requests for it fail at once for this
+    // long instead of each holding an admin thread for `timeout`: a dead holder is named in
+    // the directory until the partitions' next owner announces itself. (A refused connection
+    // fails at once anyway and is not backed off.)
+    std::chrono::milliseconds unreachable_backoff{5000};
 };
 
 class AdminForwarder {
@@ -63,12 +69,15 @@ public:
 
 private:
     http::Client* client();  // made on first use; nullptr once stopped
+    bool backing_off(const std::string& base_url);
+    void unreachable(const std::string& base_url);
 
     AdminForwarderOptions options_;
     metrics::Registry& metrics_;
-    std::mutex mu_;  // guards client_ and stopped_
+    std::mutex mu_;  // guards everything below
     std::unique_ptr<http::Client> client_;
     bool stopped_ = false;
+    std::map<std::string, std::chrono::steady_clock::time_point> unreachable_until_;  // by base URL
 };
 
 }  // namespace omnibus::daemon
