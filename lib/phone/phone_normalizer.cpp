@@ -67,9 +67,7 @@ bool PhoneNormalizer::recall(KeyKind kind, std::string_view key, std::optional<s
     Slot* sets[2] = {shard.first_set(h), shard.second_set(h)};
     for (std::size_t w = 0; w < 2 * kWays; ++w) {
         Slot& slot = sets[w / kWays][w % kWays];
-        if (slot.key_len != key.size() || slot.hash != h || slot.kind != kind ||
-            std::string_view(slot.key.data(), slot.key_len) != key)
-            continue;
+        if (!slot.holds(kind, h, key)) continue;
         slot.used = ++shard.tick;
         if (slot.valid)
             out.emplace(slot.e164.data(), slot.e164_len);
@@ -92,8 +90,7 @@ void PhoneNormalizer::remember(KeyKind kind, std::string_view key, const std::op
     Slot* slot = &sets[0][0];
     for (std::size_t w = 0; w < 2 * kWays; ++w) {
         Slot& s = sets[w / kWays][w % kWays];
-        if (s.key_len == key.size() && s.hash == h && s.kind == kind &&
-            std::string_view(s.key.data(), s.key_len) == key) {
+        if (s.holds(kind, h, key)) {
             slot = &s;
             break;
         }

@@ -80,6 +80,10 @@ private:
         std::array<char, kMaxDigits + 1> e164{};  // "+" + digits
         std::uint8_t e164_len = 0;
         std::uint32_t used = 0;  // the shard's tick at the last hit or write: the oldest is replaced
+
+        bool holds(KeyKind k, std::uint64_t h, std::string_view s) const {
+            return key_len == s.size() && hash == h && kind == k && std::string_view(key.data(), key_len) == s;
+        }
     };
     struct Shard {
         std::mutex mu;

@@ -108,24 +108,6 @@ bool is_boundary(char32_t c) {
            (c >= 0x1F000 && c <= 0x1FAFF);
 }
 
-// A keyword as the index holds it: valid UTF-8 (invalid bytes become spaces), in lower case.
-std::string fold_keyword(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size();) {
-        char32_t c = 0;
-        const std::size_t n = decode(text, i, c);
-        if (n == 0) {
-            out.push_back(' ');
-            ++i;
-            continue;
-        }
-        append_utf8(out, fold(c));
-        i += n;
-    }
-    return out;
-}
-
 // Keyword lists by a key (a first word, a first character): open addressing over FNV-1a
 // hashes, a few kilobytes for the built-in rules. Built once; find() is const.
 struct Keyword {
@@ -376,7 +358,7 @@ struct Classifier::Impl {
         const int id = static_cast<int>(patterns.size());
         patterns.push_back(what);
         for (const auto& w : words) {
-            Keyword k{fold_keyword(w), id};
+            Keyword k{scan(w).folded, id};  // folded exactly as messages are
             char32_t c = 0;
             const std::size_t n = decode(k.text, 0, c);
             if (n > 0 && has_cjk(k.text)) {
