@@ -15,6 +15,7 @@
 #include "daemon_fixture.h"
 #include "kafka/embedded_cluster.h"
 #include "kafka/topics.h"
+#include "support/cluster_topics.h"
 #include "support/fake_graph_api.h"
 #include "support/meta_signature.h"
 #include "support/metric_value.h"
@@ -65,11 +66,7 @@ void deliver(const std::string& bootstrap, const std::string& id, const std::str
 TEST_CASE("an erasure served by one instance makes the other forget the customer's WhatsApp window",
           "[daemon][erasure][integration]") {
     kafka::EmbeddedCluster cluster(1);
-    kafka::KafkaSettings ks;
-    ks.partitions = 2;
-    ks.replication_factor = 1;
-    for (const auto& t : kafka::omnibus_topics(ks)) cluster.create_topic(t.name, t.partitions);
-    for (const auto& t : kafka::pipeline_topics(ks)) cluster.create_topic(t.name, t.partitions);
+    create_omnibus_topics(cluster, 2);
     const std::string bootstrap = cluster.bootstrap_servers();
     FakeGraphApi graph("v23.0", kPhoneNumberId, kToken);
 

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "daemon_fixture.h"
+#include "support/cluster_topics.h"
 #include "envelope/envelope.h"
 #include "kafka/embedded_cluster.h"
 #include "kafka/producer.h"
@@ -286,11 +287,7 @@ TEST_CASE("two instances share the pipeline, one killed with SIGKILL mid-stream,
           "[daemon][pipeline][integration]") {
     // The cluster lives in the test, so it outlives the instance that is killed.
     kafka::EmbeddedCluster cluster(1);
-    kafka::KafkaSettings ks;
-    ks.partitions = 4;
-    ks.replication_factor = 1;
-    for (const auto& t : kafka::omnibus_topics(ks)) cluster.create_topic(t.name, t.partitions);
-    for (const auto& t : kafka::pipeline_topics(ks)) cluster.create_topic(t.name, t.partitions);
+    create_omnibus_topics(cluster, 4);
     const std::string bootstrap = cluster.bootstrap_servers();
     const std::string config = R"(
 state_dir: /tmp/omnibus-test-state
@@ -381,11 +378,7 @@ TEST_CASE("two instances share the history and either admin API answers for ever
           "holder",
           "[daemon][pipeline][integration]") {
     kafka::EmbeddedCluster cluster(1);
-    kafka::KafkaSettings ks;
-    ks.partitions = 4;
-    ks.replication_factor = 1;
-    for (const auto& t : kafka::omnibus_topics(ks)) cluster.create_topic(t.name, t.partitions);
-    for (const auto& t : kafka::pipeline_topics(ks)) cluster.create_topic(t.name, t.partitions);
+    create_omnibus_topics(cluster, 4);
     const std::string bootstrap = cluster.bootstrap_servers();
     // With a token: the forwarded request must carry the caller's, and no log line may show it.
     const std::string token = "tok-3f9a2c71e5d84b06";
