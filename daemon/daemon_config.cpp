@@ -208,6 +208,11 @@ config::Spec history_spec() {
         .def(static_cast<std::uint64_t>(d.context_bytes))
         .range("0", "1MiB")
         .describe("Byte budget of the text in `context`; older entries are dropped first.");
+    s.size("cache_bytes")
+        .def(static_cast<std::uint64_t>(d.cache_bytes))
+        .range("0", "16GiB")
+        .describe("Memory for the newest messages of recently active customers, kept in front of the history "
+                  "stores (0: every read goes to disk).");
     s.duration("retention")
         .def(d.retention)
         .range(std::chrono::hours(1), std::chrono::hours(24 * 3650))
@@ -330,6 +335,7 @@ pipeline::PipelineSettings pipeline_settings(const config::Section& p) {
     s.history.conversation_idle = h.duration("conversation_idle");
     s.history.context_messages = static_cast<std::size_t>(h.integer("context_messages"));
     s.history.context_bytes = static_cast<std::size_t>(h.size("context_bytes"));
+    s.history.cache_bytes = static_cast<std::size_t>(h.size("cache_bytes"));
     s.history.retention = h.duration("retention");
     if (const auto& r = p.section("routing"); r.has("rules_file")) s.routing_rules_file = r.string("rules_file");
     if (const auto& c = p.section("classify"); c.has("rules_file")) s.classify_rules_file = c.string("rules_file");

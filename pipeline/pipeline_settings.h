@@ -34,6 +34,9 @@ struct HistorySettings {
     // (text bytes; older entries are dropped first).
     std::size_t context_messages = 20;
     std::size_t context_bytes = 16384;
+    // Memory for the newest entries and the state of recently active customers, shared by the
+    // instance's history stores (pipeline/history/tail_cache.h); 0: every read goes to RocksDB.
+    std::size_t cache_bytes = 64u << 20;
     // Messages older than this are purged from the history (and its changelog).
     std::chrono::milliseconds retention{std::chrono::hours(24 * 365)};
 };

@@ -8,9 +8,11 @@
 // (the customers are known: the store answers, then history and context).
 //
 // The embedded brokers run in a child process, as Kafka runs on other machines in
-// production: "msg/CPU-s" is messages per CPU-second of the pipeline's process (the stages,
-// their librdkafka clients and the producer), the "per core" of the target. The brokers'
-// CPU is printed beside it, and the sum, for the machine as a whole.
+// production, and so does the producer of the input (the connectors' side), which writes a
+// phase's records while the stages consume them: "msg/CPU-s" is messages per CPU-second of
+// the pipeline's process (the stages, their librdkafka clients and the producer), the "per
+// core" of the target, from the first input record produced to the last one routed. The
+// brokers' CPU is printed beside it, and the sum, for the machine as a whole.
 //
 // The texts are the classification corpus's (ten languages), each with an order number.
 //
@@ -196,6 +198,60 @@ void produce_phase(kafka::Producer& producer, int customers, int first, int last
     producer.flush(std::chrono::seconds(60));
 }
 
+// The input's producer in a child process of its own, forked (like the brokers) before this
+// process starts a thread: the records of a phase are produced while the stages run, as in
+// production, and none of the producer's CPU counts as the pipeline's. Commands go down a
+// pipe ("<first> <last>\n"), each answered with one byte once its records are on Kafka.
+struct FeederProcess {
+    pid_t pid = -1;
+    int commands = -1;
+    int answers = -1;
+
+    FeederProcess(kafka::KafkaSettings settings, int customers, envelope::Timestamp t0) {
+        int down[2], up[2];
+        if (::pipe(down) != 0 || ::pipe(up) != 0) throw std::runtime_error("pipe failed");
+        pid = ::fork();
+        if (pid < 0) throw std::runtime_error("fork failed");
+        if (pid == 0) {
+            ::close(down[1]);
+            ::close(up[0]);
+            FILE* in = ::fdopen(down[0], "r");
+            char line[512];
+            if (!in || !std::fgets(line, sizeof line, in)) ::_exit(1);
+            settings.brokers = line;
+            while (!settings.brokers.empty() && settings.brokers.back() == '\n') settings.brokers.pop_back();
+            {
+                metrics::Registry reg;
+                kafka::Producer producer(settings, reg);
+                int first = 0, last = 0;
+                while (std::fgets(line, sizeof line, in) && std::sscanf(line, "%d %d", &first, &last) == 2) {
+                    produce_phase(producer, customers, first, last, t0);
+                    if (::write(up[1], "k", 1) != 1) break;
+                }
+            }
+            ::_exit(0);
+        }
+        ::close(down[0]);
+        ::close(up[1]);
+        commands = down[1];
+        answers = up[0];
+    }
+    void send(const std::string& line) {
+        if (::write(commands, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+            throw std::runtime_error("the feeder process is gone");
+    }
+    bool produced() {  // waits for the answer to the last command
+        char c;
+        return ::read(answers, &c, 1) == 1;
+    }
+    ~FeederProcess() {
+        ::close(commands);
+        ::close(answers);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+    }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -217,13 +273,15 @@ int main(int argc, char** argv) {
     copy.partitions = kPartitions;
     topics.push_back(copy);
     BrokerProcess brokers(topics);  // before any thread of this process exists
+    const auto t0 = envelope::now_ms();
+    FeederProcess feeder(s, customers, t0);  // also before any thread
     s.brokers = brokers.bootstrap;
+    feeder.send(s.brokers + "\n");
 
     const std::string dir = "/tmp/omnibus-bench-pipeline-" + std::to_string(::getpid());
     std::filesystem::remove_all(dir);
     metrics::Registry reg;
     kafka::Producer producer(s, reg);
-    kafka::Producer feeder(s, reg);
 
     pipeline::identity::IdentityService identity(
         s, reg, producer,
@@ -258,18 +316,17 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
 
     Watermarks marks(s);
-    const auto t0 = envelope::now_ms();
     std::printf("pipeline: %d customers x %d messages, %d partitions, embedded cluster in a child process\n",
                 customers, per_customer, kPartitions);
 
     auto phase = [&](const char* name, int first, int last) {
         const std::int64_t before = marks.routed();
         const std::int64_t n = static_cast<std::int64_t>(customers) * (last - first);
-        produce_phase(feeder, customers, first, last, t0);  // on Kafka before the clock starts
-        // The stages start on these at once; the clock runs from here to the last routed one.
+        // The clock runs from the first record produced to the last one routed.
         const double c0 = cpu_seconds(), b0 = process_cpu_seconds(brokers.pid);
         const auto w0 = Clock::now();
-        const bool ok = marks.wait_for("", before + n, 300);
+        feeder.send(std::to_string(first) + " " + std::to_string(last) + "\n");
+        const bool ok = marks.wait_for("", before + n, 300) && feeder.produced();
         const double wall = std::chrono::duration<double>(Clock::now() - w0).count();
         const double cpu = cpu_seconds() - c0, bcpu = process_cpu_seconds(brokers.pid) - b0;
         const double dn = static_cast<double>(n);

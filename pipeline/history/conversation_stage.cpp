@@ -88,6 +88,10 @@ ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, Conve
     imported_ = &metrics.counter("omnibus_history_imported_total", "History entries received from a merged customer");
     erased_ = &metrics.counter("omnibus_history_erased_total", "History entries and markers removed by an erasure");
 
+    if (options_.history.cache_bytes > 0)
+        cache_ = std::make_shared<TailCache>(options_.history.context_messages, options_.history.context_bytes,
+                                             options_.history.cache_bytes);
+
     purge_thread_ = std::thread([this] { purge_loop(); });
 
     kafka::ConsumerOptions co;
@@ -137,7 +141,7 @@ void ConversationStage::on_assigned(const std::vector<kafka::TopicPartition>& pa
         part->number = tp.partition;
         const std::string path = options_.store_dir + "/" + std::to_string(tp.partition);
         try {
-            part->store = std::make_unique<HistoryStore>(path);
+            part->store = std::make_unique<HistoryStore>(path, cache_);
         } catch (const std::exception& e) {
             logger.error("history store cannot be opened; the partition waits", {{"partition", tp.partition},
                                                                                  {"error", e.what()}});

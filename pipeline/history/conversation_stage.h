@@ -74,6 +74,7 @@
 #include "kafka/settings.h"
 #include "metrics/metrics.h"
 #include "pipeline/history/history_store.h"
+#include "pipeline/history/tail_cache.h"
 #include "pipeline/pipeline_settings.h"
 #include "pipeline/route/router.h"
 
@@ -213,6 +214,7 @@ private:
     metrics::Counter* moved_;
     metrics::Counter* imported_;
     metrics::Counter* erased_;
+    std::shared_ptr<TailCache> cache_;  // shared by the stores; null when history.cache_bytes is 0
 
     mutable std::mutex stores_mu_;
     std::map<int, std::shared_ptr<Partition>> stores_;  // guarded by stores_mu_

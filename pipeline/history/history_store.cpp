@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "envelope/json.h"
+#include "pipeline/history/tail_cache.h"
 
 namespace omnibus::pipeline::history {
 namespace {
@@ -88,8 +89,15 @@ void seek_before(rocksdb::Iterator& it, const std::string& prefix, std::string_v
     if (it.Valid() && view(it.key()) == before) it.Prev();
 }
 
-std::size_t text_size(const HistoryEntry& e) {
-    return (e.text ? e.text->size() : 0) + (e.subject ? e.subject->size() : 0);
+std::size_t text_size(const HistoryEntry& e) { return context_bytes_of(e); }
+
+// The customer an entry key ("h/<customer>/<16 hex>/<id>") or a state key ("s/<customer>")
+// belongs to; nullopt for other keys.
+std::optional<std::string_view> customer_of_key(std::string_view key) {
+    if (key.starts_with("s/")) return key.substr(2);
+    if (!at_of_key(key)) return std::nullopt;
+    const auto last = key.rfind('/');
+    return key.substr(kEntryPrefix.size(), last - 17 - kEntryPrefix.size());
 }
 
 }  // namespace
@@ -209,7 +217,8 @@ struct HistoryStore::Impl {
     }
 };
 
-HistoryStore::HistoryStore(std::string path) : path_(std::move(path)), impl_(std::make_unique<Impl>()) {
+HistoryStore::HistoryStore(std::string path, std::shared_ptr<TailCache> cache)
+    : path_(std::move(path)), impl_(std::make_unique<Impl>()), cache_(std::move(cache)) {
     std::error_code ec;
     std::filesystem::create_directories(path_, ec);
     if (ec) throw std::runtime_error("history store " + path_ + ": cannot create directory: " + ec.message());
@@ -228,7 +237,14 @@ HistoryStore::HistoryStore(std::string path) : path_(std::move(path)), impl_(std
     impl_->synced_write.sync = true;
 }
 
-HistoryStore::~HistoryStore() = default;
+HistoryStore::~HistoryStore() {
+    if (cache_) cache_->drop_owner(this);
+}
+
+void HistoryStore::forget(std::string_view key) {
+    if (!cache_) return;
+    if (auto customer = customer_of_key(key)) cache_->drop(*customer);
+}
 
 std::optional<std::int64_t> HistoryStore::checkpoint() const {
     std::string v;
@@ -255,6 +271,7 @@ void HistoryStore::wipe() {
     // Every key lies in ["", "\xff"): entry keys and meta keys are printable.
     b.DeleteRange(rocksdb::Slice(""), rocksdb::Slice("\xff"));
     impl_->check(impl_->db->Write(impl_->synced_write, &b), "wipe");
+    if (cache_) cache_->drop_owner(this);
 }
 
 void HistoryStore::apply_changelog(std::span<const Change> changes) {
@@ -269,9 +286,24 @@ void HistoryStore::apply_changelog(std::span<const Change> changes) {
         else b.Delete(c.key);
     }
     impl_->check(impl_->db->Write(impl_->data_write, &b), "restore");
+    for (const auto& c : changes) forget(c.key);
 }
 
 std::optional<HistoryEntry> HistoryStore::find(std::string_view key) const {
+    if (cache_) {
+        if (auto customer = customer_of_key(key); customer && key.starts_with(kEntryPrefix)) {
+            auto cached = cache_->read<std::optional<HistoryEntry>>(
+                this, *customer, [&] { return load_tail(*customer); },
+                [&](const Tail& t) -> std::optional<std::optional<HistoryEntry>> {
+                    const auto& v = t.entries;
+                    if (!t.whole && (v.empty() || key < v.front().key)) return std::nullopt;  // older than the tail
+                    for (const auto& c : v)
+                        if (c.key == key) return std::optional<HistoryEntry>(c.entry);
+                    return std::optional<HistoryEntry>();
+                });
+            if (cached) return std::move(*cached);
+        }
+    }
     std::string v;
     rocksdb::Status st = impl_->db->Get(rocksdb::ReadOptions(), slice(key), &v);
     if (st.IsNotFound()) return std::nullopt;
@@ -287,6 +319,48 @@ std::optional<HistoryEntry> HistoryStore::last(std::string_view customer) const 
 
 std::vector<HistoryEntry> HistoryStore::recent(std::string_view customer, std::string_view before_key,
                                                std::size_t count, std::size_t text_bytes) const {
+    // The cache answers for keys of the customer's own (the stage's reads); any other
+    // `before_key` is RocksDB's business.
+    if (cache_ && count > 0 && (before_key.empty() || before_key.starts_with(customer_prefix(customer)))) {
+        auto cached = cache_->read<std::vector<HistoryEntry>>(
+            this, customer, [&] { return load_tail(customer); },
+            [&](const Tail& t) -> std::optional<std::vector<HistoryEntry>> {
+                const auto& v = t.entries;
+                auto end = before_key.empty() ? v.end()
+                                              : std::lower_bound(v.begin(), v.end(), before_key,
+                                                                 [](const CachedEntry& c, std::string_view k) {
+                                                                     return c.key < k;
+                                                                 });
+                // Walk back as recent_from_db() does; undecided when the tail ends first.
+                std::size_t n = 0, bytes = 0;
+                bool decided = false;
+                auto it = end;
+                while (it != v.begin()) {
+                    --it;
+                    bytes += text_size(it->entry);
+                    if (bytes > text_bytes) {
+                        ++it;
+                        decided = true;
+                        break;
+                    }
+                    if (++n == count) {
+                        decided = true;
+                        break;
+                    }
+                }
+                if (!decided && !t.whole) return std::nullopt;
+                std::vector<HistoryEntry> out;
+                out.reserve(static_cast<std::size_t>(end - it));
+                for (; it != end; ++it) out.push_back(it->entry);
+                return out;
+            });
+        if (cached) return std::move(*cached);
+    }
+    return recent_from_db(customer, before_key, count, text_bytes);
+}
+
+std::vector<HistoryEntry> HistoryStore::recent_from_db(std::string_view customer, std::string_view before_key,
+                                                       std::size_t count, std::size_t text_bytes) const {
     std::vector<HistoryEntry> out;
     if (count == 0) return out;
     const std::string prefix = customer_prefix(customer);
@@ -369,7 +443,34 @@ bool HistoryStore::holds(std::string_view customer) const {
 Change HistoryStore::put(const HistoryEntry& e) {
     Change c{entry_key(e.customer, e.at_ms, e.id), encode(e)};
     impl_->check(impl_->db->Put(impl_->data_write, c.key, *c.value), "write");
+    if (cache_) cache_->put(this, c.key, e);
     return c;
+}
+
+Tail HistoryStore::load_tail(std::string_view customer) const {
+    Tail t;
+    const std::string prefix = customer_prefix(customer);
+    auto it = impl_->iter();
+    seek_before(*it, prefix, {});
+    // As many as TailCache::trim() keeps: up to keep_entries, or up to the one that overflows
+    // the text budget; whole when the customer's entries end first.
+    std::size_t bytes = 0;
+    t.whole = true;
+    for (; it->Valid(); it->Prev()) {
+        std::string_view k = view(it->key());
+        if (k.substr(0, prefix.size()) != prefix) break;
+        auto e = decode_entry(k, view(it->value()));
+        if (!e) continue;
+        if (t.entries.size() == cache_->keep_entries() || bytes > cache_->keep_text_bytes()) {
+            t.whole = false;
+            break;
+        }
+        bytes += text_size(*e);
+        t.entries.push_back(CachedEntry{std::string(k), std::move(*e)});
+    }
+    std::reverse(t.entries.begin(), t.entries.end());
+    t.state = state_from_db(customer);
+    return t;
 }
 
 bool HistoryStore::absorbed(std::string_view survivor, std::string_view alias) const {
@@ -387,6 +488,16 @@ Change HistoryStore::mark_absorbed(std::string_view survivor, std::string_view a
 }
 
 std::optional<std::string> HistoryStore::state(std::string_view customer) const {
+    if (cache_) {
+        auto cached = cache_->read<std::optional<std::string>>(
+            this, customer, [&] { return load_tail(customer); },
+            [](const Tail& t) { return std::optional<std::optional<std::string>>(t.state); });
+        if (cached) return std::move(*cached);
+    }
+    return state_from_db(customer);
+}
+
+std::optional<std::string> HistoryStore::state_from_db(std::string_view customer) const {
     std::string v;
     rocksdb::Status st = impl_->db->Get(rocksdb::ReadOptions(), state_key(customer), &v);
     if (st.IsNotFound()) return std::nullopt;
@@ -397,11 +508,13 @@ std::optional<std::string> HistoryStore::state(std::string_view customer) const 
 Change HistoryStore::put_state(std::string_view customer, std::string value) {
     Change c{state_key(customer), std::move(value)};
     impl_->check(impl_->db->Put(impl_->data_write, c.key, *c.value), "write");
+    if (cache_) cache_->set_state(this, customer, c.value);
     return c;
 }
 
 Change HistoryStore::remove(std::string_view key) {
     impl_->check(impl_->db->Delete(impl_->data_write, slice(key)), "write");
+    forget(key);
     return Change{std::string(key), std::nullopt};
 }
 
@@ -417,11 +530,12 @@ std::vector<Change> HistoryStore::erase_customer(std::string_view customer) {
             out.push_back({std::string(k), std::nullopt});
         }
     }
-    if (state(customer)) {
+    if (state_from_db(customer)) {
         b.Delete(state_key(customer));
         out.push_back({state_key(customer), std::nullopt});
     }
     impl_->check(impl_->db->Write(impl_->data_write, &b), "erase");
+    if (cache_) cache_->drop(customer);
     return out;
 }
 
@@ -448,6 +562,7 @@ std::vector<Change> HistoryStore::purge_before(std::int64_t cutoff_ms, std::stri
     else
         cursor.clear();
     impl_->check(impl_->db->Write(impl_->data_write, &b), "purge");
+    for (const auto& c : out) forget(c.key);
     return out;
 }
 

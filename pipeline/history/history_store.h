@@ -23,6 +23,9 @@
 // checkpoint may have lost writes or be ahead of its changelog, so it is wiped and restored
 // from the changelog; one with a checkpoint reads the changelog from there.
 //
+// Reads of a customer's newest entries (find of a recent key, last, recent, state) are answered
+// from a TailCache when one is given (tail_cache.h); every write keeps it equal to RocksDB.
+//
 // Threads: every method may be called from any thread (RocksDB is thread-safe); one
 // read-modify-write sequence per customer at a time is the caller's business (the stage's
 // consumer thread does all of them).
@@ -99,11 +102,15 @@ struct ConversationSummary {
     std::vector<std::string> channels;  // names, in order of first use
 };
 
+class TailCache;
+struct Tail;
+
 class HistoryStore {
 public:
     // Opens or creates the store at `path` (directories created). Throws std::runtime_error
-    // naming the path and RocksDB's reason.
-    explicit HistoryStore(std::string path);
+    // naming the path and RocksDB's reason. `cache` (may be shared by several stores; null:
+    // none) answers reads of recently active customers' newest entries.
+    explicit HistoryStore(std::string path, std::shared_ptr<TailCache> cache = nullptr);
     ~HistoryStore();
     HistoryStore(const HistoryStore&) = delete;
     HistoryStore& operator=(const HistoryStore&) = delete;
@@ -146,8 +153,16 @@ public:
 
 private:
     struct Impl;
+    // The customer's newest entries and state from RocksDB, as a TailCache keeps them.
+    Tail load_tail(std::string_view customer) const;
+    std::vector<HistoryEntry> recent_from_db(std::string_view customer, std::string_view before_key,
+                                             std::size_t count, std::size_t text_bytes) const;
+    std::optional<std::string> state_from_db(std::string_view customer) const;
+    void forget(std::string_view key);  // drops the cached tail of the key's customer
+
     std::string path_;
     std::unique_ptr<Impl> impl_;
+    std::shared_ptr<TailCache> cache_;
 };
 
 }  // namespace omnibus::pipeline::history
