@@ -27,6 +27,21 @@ envelope::Timestamp handoff_time(envelope::Timestamp claimed, const kafka::Consu
 
 constexpr log::Logger logger{"conversation"};
 
+// env.context: the customer's last entries before `before_key`, within the history settings.
+void fill_context(envelope::Envelope& env, const HistoryStore& store, std::string_view customer,
+                  std::string_view before_key, const HistorySettings& h) {
+    env.context.clear();
+    store.recent_each(customer, before_key, h.context_messages, h.context_bytes, [&](const HistoryEntry& e) {
+        envelope::ContextEntry& c = env.context.emplace_back();
+        c.id = e.id;
+        c.direction = e.direction;
+        c.channel = e.channel_name;
+        c.text = e.text;
+        c.at = envelope::Timestamp(std::chrono::milliseconds(e.at_ms));
+        c.author = e.author;
+    });
+}
+
 std::int64_t wall_ms() { return envelope::now_ms().time_since_epoch().count(); }
 
 }  // namespace
@@ -354,22 +369,10 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
             conversation = envelope::new_id();
             opened = true;
         }
-        auto context = store.recent(customer, hkey, h.context_messages, h.context_bytes);
+        fill_context(env, store, customer, hkey, h);
         change = store.put(entry_of(env, customer, conversation, started));
         env.customer_id = customer;
         env.conversation_id = conversation;
-        env.context.clear();
-        env.context.reserve(context.size());
-        for (auto& e : context) {
-            envelope::ContextEntry c;
-            c.id = std::move(e.id);
-            c.direction = e.direction;
-            c.channel = std::move(e.channel_name);
-            c.text = std::move(e.text);
-            c.at = envelope::Timestamp(std::chrono::milliseconds(e.at_ms));
-            c.author = std::move(e.author);
-            env.context.push_back(std::move(c));
-        }
         // Classify, then route with the customer's state (who owns the conversation).
         const std::optional<std::string> old_state = store.state(customer);
         CustomerState state;
@@ -534,18 +537,7 @@ void ConversationStage::on_reply(const kafka::ConsumedRecord& rec, const std::sh
     if (escalated) {
         envelope::Envelope copy = env;
         copy.route = envelope::Route{envelope::RouteTarget::human, "handoff:cannot_help", 1, std::nullopt, {"escalated"}};
-        auto context = store.recent(customer, hkey, options_.history.context_messages, options_.history.context_bytes);
-        copy.context.clear();
-        for (auto& e : context) {
-            envelope::ContextEntry c;
-            c.id = std::move(e.id);
-            c.direction = e.direction;
-            c.channel = std::move(e.channel_name);
-            c.text = std::move(e.text);
-            c.at = envelope::Timestamp(std::chrono::milliseconds(e.at_ms));
-            c.author = std::move(e.author);
-            copy.context.push_back(std::move(c));
-        }
+        fill_context(copy, store, customer, hkey, options_.history);
         kafka::Record h = envelope::encode(copy, customer);
         h.topic = options_.human_outbox_topic;
         records.push_back(std::move(h));

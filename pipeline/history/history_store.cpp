@@ -319,44 +319,50 @@ std::optional<HistoryEntry> HistoryStore::last(std::string_view customer) const 
 
 std::vector<HistoryEntry> HistoryStore::recent(std::string_view customer, std::string_view before_key,
                                                std::size_t count, std::size_t text_bytes) const {
+    std::vector<HistoryEntry> out;
+    recent_each(customer, before_key, count, text_bytes, [&](const HistoryEntry& e) { out.push_back(e); });
+    return out;
+}
+
+void HistoryStore::recent_each(std::string_view customer, std::string_view before_key, std::size_t count,
+                               std::size_t text_bytes, const std::function<void(const HistoryEntry&)>& fn) const {
+    if (count == 0) return;
     // The cache answers for keys of the customer's own (the stage's reads); any other
     // `before_key` is RocksDB's business.
-    if (cache_ && count > 0 && (before_key.empty() || before_key.starts_with(customer_prefix(customer)))) {
-        auto cached = cache_->read<std::vector<HistoryEntry>>(
-            this, customer, [&] { return load_tail(customer); },
-            [&](const Tail& t) -> std::optional<std::vector<HistoryEntry>> {
-                const auto& v = t.entries;
-                auto end = before_key.empty() ? v.end()
-                                              : std::lower_bound(v.begin(), v.end(), before_key,
-                                                                 [](const CachedEntry& c, std::string_view k) {
-                                                                     return c.key < k;
-                                                                 });
-                // Walk back as recent_from_db() does; undecided when the tail ends first.
-                std::size_t n = 0, bytes = 0;
-                bool decided = false;
-                auto it = end;
-                while (it != v.begin()) {
-                    --it;
-                    bytes += text_size(it->entry);
-                    if (bytes > text_bytes) {
-                        ++it;
-                        decided = true;
-                        break;
-                    }
-                    if (++n == count) {
-                        decided = true;
-                        break;
-                    }
-                }
-                if (!decided && !t.whole) return std::nullopt;
-                std::vector<HistoryEntry> out;
-                out.reserve(static_cast<std::size_t>(end - it));
-                for (; it != end; ++it) out.push_back(it->entry);
-                return out;
-            });
-        if (cached) return std::move(*cached);
+    if (cache_ && (before_key.empty() || before_key.starts_with(customer_prefix(customer)))) {
+        auto answered = cache_->read<bool>(this, customer, [&] { return load_tail(customer); },
+                                           [&](const Tail& t) -> std::optional<bool> {
+                                               const auto& v = t.entries;
+                                               auto end = before_key.empty()
+                                                              ? v.end()
+                                                              : std::lower_bound(v.begin(), v.end(), before_key,
+                                                                                 [](const CachedEntry& c, std::string_view k) {
+                                                                                     return c.key < k;
+                                                                                 });
+                                               // Walk back as recent_from_db() does; undecided when the tail ends first.
+                                               std::size_t n = 0, bytes = 0;
+                                               bool decided = false;
+                                               auto it = end;
+                                               while (it != v.begin()) {
+                                                   --it;
+                                                   bytes += text_size(it->entry);
+                                                   if (bytes > text_bytes) {
+                                                       ++it;
+                                                       decided = true;
+                                                       break;
+                                                   }
+                                                   if (++n == count) {
+                                                       decided = true;
+                                                       break;
+                                                   }
+                                               }
+                                               if (!decided && !t.whole) return std::nullopt;
+                                               for (; it != end; ++it) fn(it->entry);
+                                               return true;
+                                           });
+        if (answered) return;
     }
-    return recent_from_db(customer, before_key, count, text_bytes);
+    for (const auto& e : recent_from_db(customer, before_key, count, text_bytes)) fn(e);
 }
 
 std::vector<HistoryEntry> HistoryStore::recent_from_db(std::string_view customer, std::string_view before_key,

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -131,6 +132,10 @@ public:
     // first: at most `count`, and of those only as many as fit `text_bytes` (newest kept).
     std::vector<HistoryEntry> recent(std::string_view customer, std::string_view before_key, std::size_t count,
                                      std::size_t text_bytes) const;
+    // The same entries, each handed to `fn` in the same order without a copy. `fn` may run under
+    // the cache's lock: it must not call the store.
+    void recent_each(std::string_view customer, std::string_view before_key, std::size_t count,
+                     std::size_t text_bytes, const std::function<void(const HistoryEntry&)>& fn) const;
     MessagePage messages(std::string_view customer, const MessageQuery& q) const;
     std::vector<ConversationSummary> conversations(std::string_view customer) const;
     std::vector<HistoryEntry> all(std::string_view customer) const;  // oldest first

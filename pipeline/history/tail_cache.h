@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -48,7 +49,7 @@ struct CachedEntry {
 };
 
 struct Tail {
-    std::vector<CachedEntry> entries;  // oldest first
+    std::deque<CachedEntry> entries;  // oldest first
     bool whole = false;                // every entry of the customer is in `entries`
     std::optional<std::string> state;  // the customer's conversation state (HistoryStore::state)
 };
