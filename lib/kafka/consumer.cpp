@@ -154,13 +154,13 @@ Consumer::Consumer(const KafkaSettings& settings, ConsumerOptions options, metri
                                       "Records handed to an asynchronous handler, neither done nor abandoned", labels);
     inbox_ = std::make_shared<detail::CompletionInbox>();
 
-    ctx_.role = "consumer";
-    ctx_.owner = this;
+    ctx_->role = "consumer";
+    ctx_->owner = this;
     Properties props = consumer_properties(settings_, options_.group_id);
-    ctx_.secrets = detail::secret_values(props);
+    ctx_->secrets = detail::secret_values(props);
     detail::ConfPtr conf = detail::make_conf(props);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &Consumer::on_rebalance);
-    rk_ = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), ctx_);
+    rk_ = detail::new_handle(RD_KAFKA_CONSUMER, std::move(conf), *ctx_);
     rd_kafka_poll_set_consumer(rk_.get());  // error and log events are served by consumer_poll
 
     detail::PartitionListPtr topics(rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
@@ -188,7 +188,15 @@ bool Consumer::stop() {
     }
     thread_.join();
     inbox_->close();  // before the handle goes: Completions still out there post nowhere
-    if (closed_ok_.load()) {
+    if (destroy_unsafe_.load()) {
+        // Closed (the group was left) but not destroyed: librdkafka would abort. The handle's
+        // threads, sockets and the context its callbacks use stay until the process exits.
+        logger.warn("consumer closed before its first assignment; its client is left to the process's exit "
+                    "(librdkafka before 2.3.0 aborts when destroying it)",
+                    {{"group", options_.group_id}});
+        (void)rk_.release();
+        (void)ctx_.release();
+    } else if (closed_ok_.load()) {
         rk_.reset();
     } else {
         // The close did not finish in time: do not let rd_kafka_destroy block on it again.
@@ -197,6 +205,15 @@ bool Consumer::stop() {
     set_assignment({});
     logger.info("consumer stopped", {{"group", options_.group_id}, {"clean", closed_ok_.load()}});
     return closed_ok_.load();
+}
+
+std::string Consumer::member_id() const {
+    std::lock_guard lock(stop_mu_);  // the handle lives until stop() is through
+    if (!rk_) return {};
+    char* id = rd_kafka_memberid(rk_.get());
+    std::string out = id ? id : "";
+    if (id) rd_kafka_mem_free(rk_.get(), id);
+    return out;
 }
 
 std::vector<TopicPartition> Consumer::assignment() const {
@@ -236,12 +253,41 @@ void Consumer::run() {
                                            {"reason", rd_kafka_message_errstr(msg.get())}});
             continue;
         }
-        ctx_.all_brokers_down.store(false, std::memory_order_relaxed);
+        ctx_->all_brokers_down.store(false, std::memory_order_relaxed);
         if (async_) handle_async(msg.get());
         else handle(msg.get());
     }
+    await_first_assignment();
     closed_ok_.store(close_handle());
     if (in_flight_ > 0) add_in_flight(-static_cast<long>(in_flight_));  // the close timed out: nobody waits
+}
+
+// librdkafka before 2.3.0 aborts the process (an assert in the cooperative-sticky assignor)
+// when a member is destroyed after its JoinGroup response and before its first assignment:
+// the group has chosen the assignor, whose state only exists once an assignment arrived
+// (librdkafka issue 4312, fixed in 2.3.0). A member stopped while it joins therefore waits
+// for that first assignment, at most kafka.close_timeout and not while every broker is down.
+// Records polled meanwhile are not handed out and their offsets not stored: the group hands
+// them out again. An assignment that arrives now runs on_assigned as usual, and the close
+// revokes it at once.
+void Consumer::await_first_assignment() {
+    if (assigned_once_ || rd_kafka_version() >= 0x020300ff) return;
+    const auto t0 = Clock::now();
+    while (!assigned_once_ && Clock::now() - t0 < settings_.close_timeout && !ctx_->all_brokers_down.load())
+        detail::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), 50));
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    if (!assigned_once_) {
+        // The JoinGroup response may have come (the member id says so) with no assignment yet:
+        // then destroying the handle would abort. Without a member id the group never chose an
+        // assignor for this member, which is safe.
+        char* id = rd_kafka_memberid(rk_.get());
+        destroy_unsafe_.store(id && *id);
+        if (id) rd_kafka_mem_free(rk_.get(), id);
+        logger.warn("consumer closing before its first assignment arrived", {{"group", options_.group_id},
+                                                                              {"waited_ms", static_cast<long long>(waited)}});
+    } else if (waited > 0)
+        logger.info("consumer waited for its first assignment before closing",
+                    {{"group", options_.group_id}, {"waited_ms", static_cast<long long>(waited)}});
 }
 
 void Consumer::handle(const rd_kafka_message_t* msg) {
@@ -546,6 +592,7 @@ void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
     rebalances_->inc();
     std::vector<TopicPartition> changed = detail::from_list(parts);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        assigned_once_ = true;
         if (detail::ErrorPtr e{rd_kafka_incremental_assign(rk_.get(), parts)})
             logger.error("incremental assign failed", {{"group", options_.group_id}, {"error", rd_kafka_error_string(e.get())}});
         for (const auto& tp : changed) {

@@ -192,8 +192,12 @@ public:
     // consumer thread); always 0 in synchronous mode.
     std::size_t in_flight() const { return in_flight_count_.load(); }
 
-    bool brokers_down() const { return ctx_.all_brokers_down.load(); }
-    bool fatal() const { return ctx_.fatal.load(); }
+    bool brokers_down() const { return ctx_->all_brokers_down.load(); }
+    bool fatal() const { return ctx_->fatal.load(); }
+
+    // The member id the group coordinator gave this member ("" before its first JoinGroup
+    // response and after the close). Any thread.
+    std::string member_id() const;
 
 private:
     using Clock = std::chrono::steady_clock;
@@ -233,13 +237,16 @@ private:
     void add_in_flight(long delta);
     void commit_sync(const char* why);
     bool close_handle();
+    void await_first_assignment();  // before close_handle(): see consumer.cpp
     void call_hook(const PartitionsHook& hook, const std::vector<TopicPartition>& parts, const char* name);
     void set_assignment(std::vector<TopicPartition> parts);
 
     KafkaSettings settings_;
     ConsumerOptions options_;
     bool async_ = false;
-    detail::ClientContext ctx_;  // outlives rk_
+    // Outlives rk_. On the heap so that a handle librdkafka cannot destroy safely (see
+    // await_first_assignment in consumer.cpp) can be left to the process's exit with it.
+    std::unique_ptr<detail::ClientContext> ctx_ = std::make_unique<detail::ClientContext>();
     detail::HandlePtr rk_;
     std::shared_ptr<detail::CompletionInbox> inbox_;  // shared with every Completion handed out
 
@@ -251,10 +258,12 @@ private:
 
     std::atomic<bool> stop_{false};
     std::atomic<bool> closed_ok_{true};
-    std::mutex stop_mu_;  // serialises stop() callers
+    mutable std::mutex stop_mu_;  // serialises stop() callers; member_id() reads the handle under it
 
     // Consumer thread only:
     std::map<TopicPartition, PartitionState> parts_;  // the assignment
+    bool assigned_once_ = false;  // a first assignment (maybe empty) came from the group
+    std::atomic<bool> destroy_unsafe_{false};  // closed without one: rd_kafka_destroy would abort
     uint64_t generations_ = 0;
     std::size_t in_flight_ = 0;  // sum of parts_[*].in_flight sizes
     std::size_t paused_count_ = 0;

@@ -532,6 +532,8 @@ channels: []
     const std::string b_instance = ":" + std::to_string(b.process().pid());
     b.process().signal(SIGTERM);
     REQUIRE(b.process().wait_exit(10s));
+    const std::string b_log = b.process().output();
+    INFO("the end of b's log:\n" << b_log.substr(b_log.size() > 6000 ? b_log.size() - 6000 : 0));
     REQUIRE(wait_until(
         [&] {
             std::string out = run_capture("timeout 10 kcat -C -q -e -b " + bootstrap +

@@ -173,3 +173,30 @@ TEST_CASE("a retried record comes back before any later record of its partition"
     CHECK(calls == std::vector<int64_t>{0, 1, 2, 3, 3, 3, 4, 5, 6, 7, 8, 9});
     CHECK(reg.render().find("omnibus_kafka_consume_retries_total{group=\"g.retry\"} 2") != std::string::npos);
 }
+
+TEST_CASE("a member stopped while it joins the group closes cleanly", "[kafka][integration][group]") {
+    // librdkafka before 2.3.0 aborts when a cooperative-sticky member is destroyed after its
+    // JoinGroup response and before its first assignment; the Consumer waits for that
+    // assignment before it closes. Members are stopped at spread-out moments of their join.
+    EmbeddedCluster cluster;
+    cluster.create_topic("t.join", 4);
+    KafkaSettings s = settings_for(cluster);
+    metrics::Registry reg;
+    auto options = [] {
+        ConsumerOptions o;
+        o.group_id = "g.join";
+        o.topics = {"t.join"};
+        o.handler = [](const ConsumedRecord&) { return Disposition::done; };
+        return o;
+    };
+    Consumer a(s, options(), reg);
+    REQUIRE(wait_until([&] { return a.assignment().size() == 4; }, 15s));
+    for (int i = 0; i < 5; ++i) {
+        Consumer b(s, options(), reg);
+        // The coordinator's JoinGroup response names the member; its assignment follows.
+        REQUIRE(wait_until([&] { return !b.member_id().empty(); }, 15s, 1ms));
+        CHECK(b.stop());
+    }
+    // The group still works: the first member holds every partition again.
+    CHECK(wait_until([&] { return a.assignment().size() == 4; }, 20s));
+}
