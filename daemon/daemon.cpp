@@ -391,9 +391,15 @@ void Daemon::start_pipeline() {
         directory->announce({});
         // The directory is stopped after the stage (stop_pipeline), so the pointer outlives it.
         co.on_partitions_changed = [dir = directory.get()](std::vector<int> held) { dir->announce(std::move(held)); };
-        conversation = std::make_unique<pipeline::history::ConversationStage>(k, std::move(co), *producer_, metrics_);
-        resolve = std::make_unique<pipeline::identity::ResolveStage>(k, std::move(ro), *svc, *producer_, metrics_);
-        replies = std::make_unique<pipeline::history::ReplyIntake>(k, std::move(io), *producer_, metrics_);
+        if (config_.pipeline.producer_linger != k.linger && !pipeline_producer_) {
+            kafka::KafkaSettings pk = k;
+            pk.linger = config_.pipeline.producer_linger;
+            pipeline_producer_ = std::make_unique<kafka::Producer>(pk, metrics_, metrics::Labels{{"producer", "pipeline"}});
+        }
+        kafka::Producer& out = pipeline_producer_ ? *pipeline_producer_ : *producer_;
+        conversation = std::make_unique<pipeline::history::ConversationStage>(k, std::move(co), out, metrics_);
+        resolve = std::make_unique<pipeline::identity::ResolveStage>(k, std::move(ro), *svc, out, metrics_);
+        replies = std::make_unique<pipeline::history::ReplyIntake>(k, std::move(io), out, metrics_);
     } catch (const std::exception& e) {
         lg.error("pipeline stages cannot start", {{"error", e.what()}});
         std::lock_guard lock(topics_mu_);
@@ -642,6 +648,13 @@ void Daemon::shutdown() {
     //    with is flushed); admin requests waiting for an outcome are answered 503.
     stop_pipeline();
     stop_identity();
+    if (pipeline_producer_) {
+        auto budget = config_.shutdown_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     std::chrono::steady_clock::now() - t0);
+        if (size_t n = pipeline_producer_->flush(std::max(budget, std::chrono::milliseconds(0))))
+            lg.error("shutdown: pipeline records not acknowledged in time were reported failed", {{"count", n}});
+        pipeline_producer_.reset();
+    }
     // 3. Flush what the channels produced: every event is acknowledged or reported failed.
     size_t left = 0;
     if (producer_) {

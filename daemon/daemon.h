@@ -106,6 +106,9 @@ private:
 
     std::unique_ptr<kafka::EmbeddedCluster> embedded_;
     std::unique_ptr<kafka::Producer> producer_;
+    // The pipeline stages' producer when pipeline.producer_linger_ms differs from kafka.linger_ms
+    // (else they use producer_). Made by start_pipeline() on the topic keeper; gone after the stages.
+    std::unique_ptr<kafka::Producer> pipeline_producer_;
     std::unique_ptr<kafka::HealthProbe> health_;
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<edge::EdgeServer> edge_;

@@ -240,12 +240,19 @@ config::Spec classify_spec() {
 
 config::Spec pipeline_spec() {
     config::Spec s("pipeline",
-                   "The pipeline stages between omnibus.inbound and the outboxes (docs/pipeline.md). The "
-                   "identity service runs now; the history options are for the history stage (planned).");
+                   "The pipeline stages between omnibus.inbound and the outboxes (docs/pipeline.md): identity, "
+                   "conversation history, classification and routing, and the replies' way back.");
     s.boolean("enabled")
         .def(true)
-        .describe("Run the pipeline on this instance: the identity service (and the /v1/customers and "
+        .describe("Run the pipeline on this instance: the identity service, the stages (and the /v1/customers and "
                   "/v1/identities admin routes) start once the topics exist.");
+    s.real("producer_linger_ms")
+        .def(5.0)
+        .range(0.0, 1000.0)
+        .describe("Milliseconds the pipeline stages' producer waits to batch records (fractions allowed); the "
+                  "edge's producer keeps kafka.linger_ms. Nobody waits on a stage's output as a webhook waits "
+                  "for its answer, and bigger batches cost less CPU: bench_pipeline, 5 against 0.5, gave 7-24 % "
+                  "more messages per CPU-second. The same as kafka.linger_ms: one producer for both.");
     s.section(identity_spec());
     s.section(history_spec());
     s.section(classify_spec());
@@ -323,6 +330,7 @@ DaemonConfig to_daemon_config(const config::Section& root) {
 pipeline::PipelineSettings pipeline_settings(const config::Section& p) {
     pipeline::PipelineSettings s;
     s.enabled = p.boolean("enabled");
+    s.producer_linger = std::chrono::microseconds(static_cast<std::int64_t>(p.real("producer_linger_ms") * 1000.0 + 0.5));
     const auto& id = p.section("identity");
     s.identity.auto_link = id.strings("auto_link");
     s.identity.email_lowercase_local_part = id.section("email").boolean("lowercase_local_part");

@@ -43,6 +43,8 @@ struct HistorySettings {
 
 struct PipelineSettings {
     bool enabled = true;
+    // The stages' producer's linger (kafka.linger_ms stays the edge's): batching for throughput.
+    std::chrono::microseconds producer_linger{5000};
     IdentitySettings identity;
     HistorySettings history;
     // The routing rules file as configured (pipeline.routing.rules_file; relative to the config

@@ -17,7 +17,8 @@
 // The texts are the classification corpus's (ten languages), each with an order number.
 //
 // Usage: bench_pipeline [customers=2000] [messages_per_customer=10]
-//   env LINGER_US: the producer's linger in µs (default the daemon's kafka.linger_ms)
+//   env LINGER_US: the identity service's producer's linger in µs (default the daemon's kafka.linger_ms)
+//       PIPELINE_LINGER_US: the stages' producer's (default the daemon's pipeline.producer_linger_ms)
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@
 #include "pipeline/history/conversation_stage.h"
 #include "pipeline/identity/identity_service.h"
 #include "pipeline/identity/resolve_stage.h"
+#include "pipeline/pipeline_settings.h"
 
 using namespace omnibus;
 using Clock = std::chrono::steady_clock;
@@ -282,6 +284,11 @@ int main(int argc, char** argv) {
     std::filesystem::remove_all(dir);
     metrics::Registry reg;
     kafka::Producer producer(s, reg);
+    // The stages' own producer, as omnibusd runs them (pipeline.producer_linger_ms).
+    kafka::KafkaSettings ps = s;
+    ps.linger = pipeline::PipelineSettings{}.producer_linger;
+    if (const char* l = std::getenv("PIPELINE_LINGER_US")) ps.linger = std::chrono::microseconds(std::atoi(l));
+    kafka::Producer stage_producer(ps, reg, {{"producer", "pipeline"}});
 
     pipeline::identity::IdentityService identity(
         s, reg, producer,
@@ -304,20 +311,22 @@ int main(int argc, char** argv) {
         if (!c) return std::nullopt;
         return pipeline::history::CustomerRef{c->id, c->aliases, {c->attributes.begin(), c->attributes.end()}};
     };
-    pipeline::history::ConversationStage conversation(s, co, producer, reg);
+    pipeline::history::ConversationStage conversation(s, co, stage_producer, reg);
     pipeline::identity::ResolveStage resolve(
         s,
         pipeline::identity::ResolveStageOptions{"bench.identity", "omnibus.inbound", "omnibus.pipeline.customer",
                                                 "omnibus.deadletter", {}, 20000},
-        identity, producer, reg);
+        identity, stage_producer, reg);
     // Wait for both groups to have their partitions (the mock delays a new group by ~3 s).
     auto joined = Clock::now() + std::chrono::seconds(30);
     while ((!resolve.has_assignment() || !conversation.has_assignment()) && Clock::now() < joined)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
 
     Watermarks marks(s);
-    std::printf("pipeline: %d customers x %d messages, %d partitions, embedded cluster in a child process\n",
-                customers, per_customer, kPartitions);
+    std::printf("pipeline: %d customers x %d messages, %d partitions, embedded cluster in a child process, "
+                "producer linger %.2f ms (stages) / %.2f ms (identity)\n",
+                customers, per_customer, kPartitions, static_cast<double>(ps.linger.count()) / 1000.0,
+                static_cast<double>(s.linger.count()) / 1000.0);
 
     auto phase = [&](const char* name, int first, int last) {
         const std::int64_t before = marks.routed();

@@ -21,7 +21,7 @@ struct Producer::Pending {
     Clock::time_point enqueued;
 };
 
-Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics)
+Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics, metrics::Labels labels)
     : settings_(settings), metrics_(metrics), queue_depth_(std::make_shared<QueueDepth>()) {
     ctx_.role = "producer";
     ctx_.owner = this;
@@ -32,7 +32,7 @@ Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics)
     rk_ = detail::new_handle(RD_KAFKA_PRODUCER, std::move(conf), ctx_);
 
     queue_depth_->rk = rk_.get();
-    metrics_.gauge_fn("omnibus_kafka_producer_queue_depth", "Records queued in or in flight from the producer", {},
+    metrics_.gauge_fn("omnibus_kafka_producer_queue_depth", "Records queued in or in flight from the producer", labels,
                       [qd = queue_depth_] {
                           std::lock_guard lock(qd->mu);
                           return qd->rk ? static_cast<double>(rd_kafka_outq_len(qd->rk)) : 0.0;

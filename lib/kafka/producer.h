@@ -65,8 +65,9 @@ using DeliveryCallback = std::function<void(const DeliveryResult&)>;
 class Producer {
 public:
     // Throws ConfigError on bad settings. Metrics are registered in `metrics`, which must
-    // outlive the Producer.
-    Producer(const KafkaSettings& settings, metrics::Registry& metrics);
+    // outlive the Producer; `labels` tell the queue-depth gauge of a second producer in the
+    // same registry apart (the per-topic counters are shared).
+    Producer(const KafkaSettings& settings, metrics::Registry& metrics, metrics::Labels labels = {});
     ~Producer();
     Producer(const Producer&) = delete;
     Producer& operator=(const Producer&) = delete;
