@@ -103,9 +103,21 @@ ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, Conve
     imported_ = &metrics.counter("omnibus_history_imported_total", "History entries received from a merged customer");
     erased_ = &metrics.counter("omnibus_history_erased_total", "History entries and markers removed by an erasure");
 
-    if (options_.history.cache_bytes > 0)
+    if (options_.history.cache_bytes > 0) {
         cache_ = std::make_shared<TailCache>(options_.history.context_messages, options_.history.context_bytes,
                                              options_.history.cache_bytes);
+        cache_->count_into({&metrics.counter("omnibus_history_cache_hits_total",
+                                             "History reads of a customer whose newest entries were in memory"),
+                            &metrics.counter("omnibus_history_cache_misses_total",
+                                             "History reads that loaded a customer's newest entries from the store"),
+                            &metrics.counter("omnibus_history_cache_evictions_total",
+                                             "Customers' newest entries dropped from memory for history.cache_bytes")});
+        metrics.gauge_fn("omnibus_history_cache_bytes", "Memory held by the newest entries of recently active customers",
+                         {}, [cache = std::weak_ptr<TailCache>(cache_)] {
+                             auto c = cache.lock();
+                             return c ? static_cast<double>(c->stats().bytes) : 0.0;
+                         });
+    }
 
     purge_thread_ = std::thread([this] { purge_loop(); });
 

@@ -74,15 +74,18 @@ void TailCache::account(Slot& s) {
         auto victim = slots_.find(lru_.back());
         erase(victim);
         ++evictions_;
+        if (counters_.evictions) counters_.evictions->inc();
     }
 }
 
 const Tail& TailCache::find_or_load(const void* owner, std::string_view customer, const std::function<Tail()>& load) {
     if (Slot* s = held(owner, customer)) {
         ++hits_;
+        if (counters_.hits) counters_.hits->inc();
         return s->tail;
     }
     ++misses_;
+    if (counters_.misses) counters_.misses->inc();
     Tail t = load();
     trim(t);
     auto it = slots_.find(customer);
@@ -141,6 +144,11 @@ void TailCache::drop_owner(const void* owner) {
         if (it->second.owner == owner) erase(it);
         it = next;
     }
+}
+
+void TailCache::count_into(Counters c) {
+    std::lock_guard lock(mu_);
+    counters_ = c;
 }
 
 TailCacheStats TailCache::stats() const {

@@ -39,6 +39,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "metrics/metrics.h"
 #include "pipeline/history/history_store.h"
 
 namespace omnibus::pipeline::history {
@@ -96,6 +97,14 @@ public:
 
     TailCacheStats stats() const;
 
+    // Counters to keep beside stats() (a metrics registry's; they must outlive the cache).
+    struct Counters {
+        metrics::Counter* hits = nullptr;
+        metrics::Counter* misses = nullptr;
+        metrics::Counter* evictions = nullptr;
+    };
+    void count_into(Counters c);  // before the first read
+
 private:
     struct Slot {
         const void* owner = nullptr;
@@ -126,6 +135,7 @@ private:
     std::size_t bytes_ = 0;
     std::uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
     Tail oversize_;  // a tail larger than the whole budget, answered from here once
+    Counters counters_;
 };
 
 // The text bytes a context counts for an entry (HistoryStore::recent's budget).

@@ -198,6 +198,11 @@ TEST_CASE("conversation stage: one customer's messages across channels share a c
         [&] { return omnibus::test::metric_value(stage_reg, "omnibus_conversation_duplicates_total") == 1; }, 20s));
     CHECK(out.size() == 5);
     CHECK(stage.messages("cust-ana", MessageQuery{})->entries.size() == 4);
+    // Each customer's newest entries were read from the store once; every later read of the
+    // stage (dedup, newest entry, context, state) came from memory.
+    CHECK(omnibus::test::metric_value(stage_reg, "omnibus_history_cache_misses_total") == 2);
+    CHECK(omnibus::test::metric_value(stage_reg, "omnibus_history_cache_hits_total") >= 15);
+    CHECK(omnibus::test::metric_value(stage_reg, "omnibus_history_cache_bytes") > 0);
 }
 
 TEST_CASE("conversation stage: a stage that lost its disk restores the history from the changelog",
