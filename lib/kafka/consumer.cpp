@@ -265,29 +265,37 @@ void Consumer::run() {
 // librdkafka before 2.3.0 aborts the process (an assert in the cooperative-sticky assignor)
 // when a member is destroyed after its JoinGroup response and before its first assignment:
 // the group has chosen the assignor, whose state only exists once an assignment arrived
-// (librdkafka issue 4312, fixed in 2.3.0). A member stopped while it joins therefore waits
-// for that first assignment, at most kafka.close_timeout and not while every broker is down.
-// Records polled meanwhile are not handed out and their offsets not stored: the group hands
-// them out again. An assignment that arrives now runs on_assigned as usual, and the close
-// revokes it at once.
+// (librdkafka issue 4312, fixed in 2.3.0). The JoinGroup response also gives the member its
+// id. A member stopped with an id and no assignment yet therefore waits for that assignment,
+// at most kafka.close_timeout and not while every broker is down; if it still has none, the
+// handle is closed but not destroyed (stop()). Records polled meanwhile are not handed out and
+// their offsets not stored: the group hands them out again. An assignment that arrives now
+// runs on_assigned as usual, and the close revokes it at once. A member without an id closes
+// at once: a JoinGroup response that arrives once the close began is ignored by librdkafka
+// (only one handled in the instant between the check and the close could still set the
+// assignor; brokers answer a new group's JoinGroup after group.initial.rebalance.delay.ms, so
+// that instant is rarely hit, and a stop in those first seconds stays fast).
+bool Consumer::has_member_id() const {
+    char* id = rd_kafka_memberid(rk_.get());
+    const bool known = id && *id;
+    if (id) rd_kafka_mem_free(rk_.get(), id);
+    return known;
+}
+
 void Consumer::await_first_assignment() {
-    if (assigned_once_ || rd_kafka_version() >= 0x020300ff) return;
+    if (assigned_once_ || rd_kafka_version() >= 0x020300ff || !has_member_id()) return;
     const auto t0 = Clock::now();
     while (!assigned_once_ && Clock::now() - t0 < settings_.close_timeout && !ctx_->all_brokers_down.load())
         detail::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), 50));
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
     if (!assigned_once_) {
-        // The JoinGroup response may have come (the member id says so) with no assignment yet:
-        // then destroying the handle would abort. Without a member id the group never chose an
-        // assignor for this member, which is safe.
-        char* id = rd_kafka_memberid(rk_.get());
-        destroy_unsafe_.store(id && *id);
-        if (id) rd_kafka_mem_free(rk_.get(), id);
+        destroy_unsafe_.store(has_member_id());
         logger.warn("consumer closing before its first assignment arrived", {{"group", options_.group_id},
                                                                               {"waited_ms", static_cast<long long>(waited)}});
-    } else if (waited > 0)
+    } else {
         logger.info("consumer waited for its first assignment before closing",
                     {{"group", options_.group_id}, {"waited_ms", static_cast<long long>(waited)}});
+    }
 }
 
 void Consumer::handle(const rd_kafka_message_t* msg) {
