@@ -25,7 +25,10 @@
 //     finish is therefore delivered again: after a restart or rebalance to whoever owns the
 //     partition next.
 //   - stop() (and the destructor) lets the running handler finish, then closes the consumer:
-//     everything assigned is revoked as in a rebalance (below), the group is left.
+//     everything assigned is revoked as in a rebalance (below), the group is left. A member
+//     the coordinator has named but not yet given its first assignment waits for it first,
+//     at most kafka.close_timeout: librdkafka before 2.3.0 aborts when such a member is
+//     destroyed (consumer.cpp, await_first_assignment).
 //
 // Synchronous mode (ConsumerOptions::handler):
 //   - The handler returns Disposition::done: the record's offset+1 is stored.
