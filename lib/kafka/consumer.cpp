@@ -195,7 +195,7 @@ bool Consumer::stop() {
                     "(librdkafka before 2.3.0 aborts when destroying it)",
                     {{"group", options_.group_id}});
         (void)rk_.release();
-        (void)ctx_.release();
+        (void)new std::shared_ptr<detail::ClientContext>(ctx_);  // a reference never dropped: it outlives us
     } else if (closed_ok_.load()) {
         rk_.reset();
     } else {

@@ -250,7 +250,7 @@ private:
     bool async_ = false;
     // Outlives rk_. On the heap so that a handle librdkafka cannot destroy safely (see
     // await_first_assignment in consumer.cpp) can be left to the process's exit with it.
-    std::unique_ptr<detail::ClientContext> ctx_ = std::make_unique<detail::ClientContext>();
+    std::shared_ptr<detail::ClientContext> ctx_ = std::make_shared<detail::ClientContext>();
     detail::HandlePtr rk_;
     std::shared_ptr<detail::CompletionInbox> inbox_;  // shared with every Completion handed out
 
