@@ -20,16 +20,21 @@ InstanceDirectory::InstanceDirectory(const kafka::KafkaSettings& settings, Insta
                                         "Announcements Kafka did not take; the next change announces again");
     ignored_ = &metrics.counter("omnibus_instances_ignored_records_total",
                                 "Records on the instances topic that were unreadable or refused");
+    swept_count_ = &metrics.counter("omnibus_instances_swept_total",
+                              "Left-over records of instances that ended without their tombstone, removed");
     kafka::LogReaderOptions ro;
     ro.topic = options_.topic;
     ro.partition = 0;
     ro.start_offset = kafka::LogReader::kBeginning;
     ro.on_records = [this](std::vector<kafka::LogRecord>& records) {
         std::lock_guard lock(mu_);
-        for (const auto& r : records)
+        for (const auto& r : records) {
+            if (!r.tombstone) swept_.erase(r.record.key);  // back on the log: ours to judge again
             if (!map_.read(r.record.key, r.record.value, r.tombstone, r.offset, options_.partition_count,
                            options_.instance, options_.admin_url))
                 ignored_->inc();
+        }
+        sweep();
     };
     ro.on_gap = [this](std::int64_t, std::int64_t) {
         // Reading starts again from what the log still holds; what came before is not trusted.
@@ -40,6 +45,25 @@ InstanceDirectory::InstanceDirectory(const kafka::KafkaSettings& settings, Insta
 }
 
 InstanceDirectory::~InstanceDirectory() { stop(); }
+
+void InstanceDirectory::sweep() {
+    if (stopped_) return;
+    const std::int64_t now = envelope::now_ms().time_since_epoch().count();
+    for (std::string& instance : map_.stale(options_.instance, now, options_.stale_after.count())) {
+        if (!swept_.insert(instance).second) continue;  // ours is on its way
+        lg.info("removing a left-over record of an instance that ended without its tombstone",
+                {{"instance", instance}});
+        swept_count_->inc();
+        kafka::Record tomb;
+        tomb.topic = options_.topic;
+        tomb.key = std::move(instance);
+        tomb.tombstone = true;
+        tomb.partition = 0;
+        // Several instances may send the same tombstone; any one of them does it. One Kafka did
+        // not take leaves the record to the other instances, and to this one's next start.
+        producer_.produce(std::move(tomb), [](const kafka::DeliveryResult&) {});
+    }
+}
 
 kafka::Record InstanceDirectory::record(std::vector<int> partitions) const {
     InstanceRecord r{options_.instance, options_.admin_url, std::move(partitions), envelope::now_ms().time_since_epoch().count()};

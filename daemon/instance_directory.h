@@ -19,9 +19,11 @@
 //   - stop() from the main thread (shutdown), after the conversation stage stopped.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,9 @@ struct InstanceDirectoryOptions {
     std::string instance;       // this instance's id (the key of its records)
     std::string admin_url;      // what it advertises (admin.advertise); "": it reads, never announces
     int partition_count = 1;    // of <prefix>pipeline.customer
+    // A record left over by an instance that ended without its tombstone (HolderMap::stale) is
+    // removed with a tombstone of ours once it is this old and a record of the log shows it.
+    std::chrono::milliseconds stale_after{std::chrono::minutes(10)};
 };
 
 class InstanceDirectory {
@@ -69,10 +74,13 @@ private:
     metrics::Counter* announced_;
     metrics::Counter* announce_errors_;
     metrics::Counter* ignored_;
+    metrics::Counter* swept_count_;
 
     mutable std::mutex mu_;
     HolderMap map_;         // guarded by mu_
     bool stopped_ = false;  // guarded by mu_
+    std::set<std::string, std::less<>> swept_;  // guarded by mu_: left-over records we tombstoned
+    void sweep();  // under mu_: tombstones for what the map says is left over
     std::unique_ptr<kafka::LogReader> reader_;
 };
 

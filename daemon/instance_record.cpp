@@ -170,6 +170,22 @@ std::optional<Holder> HolderMap::holder(int partition) const {
     return Holder{best->record.instance, best->record.admin_url};
 }
 
+std::vector<std::string> HolderMap::stale(std::string_view own, std::int64_t now_ms, std::int64_t grace_ms) const {
+    std::vector<std::string> out;
+    for (const auto& [instance, e] : by_instance_) {
+        if (instance == own || now_ms - e.record.at_ms <= grace_ms) continue;
+        const bool superseded = std::all_of(e.record.partitions.begin(), e.record.partitions.end(), [&](int p) {
+            return std::any_of(by_instance_.begin(), by_instance_.end(), [&](const auto& other) {
+                return other.first != instance && other.second.offset > e.offset &&
+                       std::binary_search(other.second.record.partitions.begin(),
+                                          other.second.record.partitions.end(), p);
+            });
+        });
+        if (superseded) out.push_back(instance);
+    }
+    return out;
+}
+
 bool HolderMap::read(std::string_view key, std::string_view value, bool tombstone, std::int64_t offset,
                      int partition_count, std::string_view own_instance, std::string_view own_url) {
     if (tombstone) {

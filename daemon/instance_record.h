@@ -67,6 +67,14 @@ public:
 
     // The instance holding `partition`, nullopt when none claims it.
     std::optional<Holder> holder(int partition) const;
+
+    // Instances whose record is left over: written (its `at`) more than `grace_ms` before
+    // `now_ms`, and every partition it claims is claimed by a later record of another instance
+    // (or it claims none). A live instance announces at every change of what it holds, so a
+    // record like that outlives only an instance that ended without its tombstone (SIGKILL, a
+    // crash, a lost machine); after the tombstone of the instance that took its partitions it
+    // would otherwise name the dead one as their holder again. `own` is never among them.
+    std::vector<std::string> stale(std::string_view own, std::int64_t now_ms, std::int64_t grace_ms) const;
     std::size_t size() const { return by_instance_.size(); }
 
     // One record of the log, as the directory reads it: a tombstone removes the instance; a

@@ -196,3 +196,36 @@ TEST_CASE("random and mangled instance records never crash, and whatever is beli
     }
     SUCCEED("no crash");
 }
+
+TEST_CASE("a record left over by an instance that ended without its tombstone is stale once others took its "
+          "partitions and the grace passed", "[daemon][instances]") {
+    HolderMap map;
+    const std::string self = "me:1", self_url = "http://127.0.0.1:9000";
+    const std::string old_at = "\"2026-11-25T12:00:00.000Z\"";
+    const std::int64_t at_ms = 1795608000000;  // old_at
+    const std::int64_t grace = 10 * 60 * 1000;
+    // dead:7 was killed holding 0 and 1; a:1 took 0 later, nobody took 1 yet.
+    REQUIRE(map.read("dead:7", value("dead:7", "http://10.0.0.7:9090", "[0,1]", old_at), false, 10, 4, self, self_url));
+    REQUIRE(map.read("a:1", value("a:1", "http://10.0.0.1:9090", "[0]", old_at), false, 11, 4, self, self_url));
+    CHECK(map.stale(self, at_ms + grace + 1, grace).empty());  // it is still the only one naming 1
+    // b:2 takes 1: every claim of dead:7 is someone else's now, but only after the grace is it stale.
+    REQUIRE(map.read("b:2", value("b:2", "http://10.0.0.2:9090", "[1]", old_at), false, 12, 4, self, self_url));
+    CHECK(map.stale(self, at_ms + grace, grace).empty());
+    CHECK(map.stale(self, at_ms + grace + 1, grace) == std::vector<std::string>{"dead:7"});
+    // Why it matters: once the takers leave cleanly, the dead one would be named the holder again.
+    HolderMap copy = map;
+    REQUIRE(copy.read("a:1", "", true, 13, 4, self, self_url));
+    CHECK(copy.holder(0)->instance == "dead:7");
+    // A claim written before the dead one's does not supersede it, and this instance is never stale.
+    HolderMap order;
+    REQUIRE(order.read("a:1", value("a:1", "http://10.0.0.1:9090", "[0]", old_at), false, 10, 4, self, self_url));
+    REQUIRE(order.read("dead:7", value("dead:7", "http://10.0.0.7:9090", "[0]", old_at), false, 11, 4, self, self_url));
+    REQUIRE(order.read(self, value(self, self_url, "[]", old_at), false, 12, 4, self, self_url));
+    CHECK(order.stale(self, at_ms + 2 * grace, grace) == std::vector<std::string>{"a:1"});
+    // An instance that holds nothing (it left its partitions, or died before it got any) is
+    // stale after the grace: it would never be named a holder, its record is only clutter.
+    REQUIRE(order.read("idle:3", value("idle:3", "http://10.0.0.3:9090", "[]", old_at), false, 13, 4, self, self_url));
+    auto stale = order.stale(self, at_ms + 2 * grace, grace);
+    CHECK(std::find(stale.begin(), stale.end(), "idle:3") != stale.end());
+    CHECK(std::find(stale.begin(), stale.end(), self) == stale.end());
+}
