@@ -297,8 +297,8 @@ std::optional<HistoryEntry> HistoryStore::find(std::string_view key) const {
                 [&](const Tail& t) -> std::optional<std::optional<HistoryEntry>> {
                     const auto& v = t.entries;
                     if (!t.whole && (v.empty() || key < v.front().key)) return std::nullopt;  // older than the tail
-                    for (const auto& c : v)
-                        if (c.key == key) return std::optional<HistoryEntry>(c.entry);
+                    if (auto it = first_not_before(v, key); it != v.end() && it->key == key)
+                        return std::optional<HistoryEntry>(it->entry);
                     return std::optional<HistoryEntry>();
                 });
             if (cached) return std::move(*cached);
@@ -330,36 +330,15 @@ void HistoryStore::recent_each(std::string_view customer, std::string_view befor
     // The cache answers for keys of the customer's own (the stage's reads); any other
     // `before_key` is RocksDB's business.
     if (cache_ && (before_key.empty() || before_key.starts_with(customer_prefix(customer)))) {
-        auto answered = cache_->read<bool>(this, customer, [&] { return load_tail(customer); },
-                                           [&](const Tail& t) -> std::optional<bool> {
-                                               const auto& v = t.entries;
-                                               auto end = before_key.empty()
-                                                              ? v.end()
-                                                              : std::lower_bound(v.begin(), v.end(), before_key,
-                                                                                 [](const CachedEntry& c, std::string_view k) {
-                                                                                     return c.key < k;
-                                                                                 });
-                                               // Walk back as recent_from_db() does; undecided when the tail ends first.
-                                               std::size_t n = 0, bytes = 0;
-                                               bool decided = false;
-                                               auto it = end;
-                                               while (it != v.begin()) {
-                                                   --it;
-                                                   bytes += text_size(it->entry);
-                                                   if (bytes > text_bytes) {
-                                                       ++it;
-                                                       decided = true;
-                                                       break;
-                                                   }
-                                                   if (++n == count) {
-                                                       decided = true;
-                                                       break;
-                                                   }
-                                               }
-                                               if (!decided && !t.whole) return std::nullopt;
-                                               for (; it != end; ++it) fn(it->entry);
-                                               return true;
-                                           });
+        auto answered = cache_->read<bool>(
+            this, customer, [&] { return load_tail(customer); }, [&](const Tail& t) -> std::optional<bool> {
+                const auto& v = t.entries;
+                const auto end = before_key.empty() ? v.end() : first_not_before(v, before_key);
+                const auto reach = reach_back(v.begin(), end, count, text_bytes);
+                if (!reach.decided && !t.whole) return std::nullopt;  // the tail ends first
+                for (auto it = reach.used; it != end; ++it) fn(it->entry);
+                return true;
+            });
         if (answered) return;
     }
     for (const auto& e : recent_from_db(customer, before_key, count, text_bytes)) fn(e);

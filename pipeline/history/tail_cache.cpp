@@ -28,16 +28,10 @@ TailCache::TailCache(std::size_t keep_entries, std::size_t keep_text_bytes, std:
 
 void TailCache::trim(Tail& t) const {
     auto& v = t.entries;
-    // From the newest end: a context read looks at entries until it has keep_entries_ of them or
-    // one overflows the text budget (that one is looked at, then left out): keep exactly those.
-    std::size_t keep = 0, text = 0;
-    for (auto it = v.rbegin(); it != v.rend() && keep < keep_entries_; ++it) {
-        ++keep;
-        text += context_bytes_of(it->entry);
-        if (text > keep_text_bytes_) break;
-    }
-    if (keep < v.size()) {
-        v.erase(v.begin(), v.end() - static_cast<std::ptrdiff_t>(keep));
+    // Exactly what a context read from the newest end looks at.
+    const auto reach = reach_back(v.begin(), v.end(), keep_entries_, keep_text_bytes_);
+    if (reach.looked_at != v.begin()) {
+        v.erase(v.begin(), reach.looked_at);
         t.whole = false;
     }
 }
@@ -110,8 +104,7 @@ void TailCache::put(const void* owner, const std::string& key, const HistoryEntr
     if (it == slots_.end() || it->second.owner != owner) return;
     Slot& s = it->second;
     auto& v = s.tail.entries;
-    auto pos = std::lower_bound(v.begin(), v.end(), key,
-                                [](const CachedEntry& c, const std::string& k) { return c.key < k; });
+    auto pos = first_not_before(v, key);
     if (pos != v.end() && pos->key == key) {
         pos->entry = e;  // the same message written again
     } else {

@@ -27,6 +27,7 @@
 // Threads: every method, any thread (one mutex; loads run under it).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -48,6 +49,13 @@ struct CachedEntry {
     std::string key;  // entry_key(customer, at_ms, id)
     HistoryEntry entry;
 };
+
+// The first of `entries` (in key order) whose key is not before `key`.
+template <class Entries>
+auto first_not_before(Entries& entries, std::string_view key) {
+    return std::lower_bound(entries.begin(), entries.end(), key,
+                            [](const CachedEntry& c, std::string_view k) { return c.key < k; });
+}
 
 struct Tail {
     std::deque<CachedEntry> entries;  // oldest first
@@ -140,5 +148,29 @@ private:
 
 // The text bytes a context counts for an entry (HistoryStore::recent's budget).
 std::size_t context_bytes_of(const HistoryEntry& e);
+
+// How far back from `end` a context read of at most `count` entries within `text_bytes` goes,
+// over entries in key order (oldest first): it looks at entries from the newest down until it
+// has `count` of them or one overflows the budget (looked at, then left out). `used` is the
+// oldest entry it returns, `looked_at` the oldest it looks at; `decided` is false when the
+// entries ran out before either limit. One rule for the reads and for what a tail keeps.
+template <class It>
+struct Reach {
+    It looked_at;
+    It used;
+    bool decided = false;
+};
+
+template <class It>
+Reach<It> reach_back(It begin, It end, std::size_t count, std::size_t text_bytes) {
+    std::size_t n = 0, bytes = 0;
+    for (It it = end; it != begin;) {
+        --it;
+        bytes += context_bytes_of(it->entry);
+        if (bytes > text_bytes) return {it, std::next(it), true};
+        if (++n == count) return {it, it, true};
+    }
+    return {begin, begin, false};
+}
 
 }  // namespace omnibus::pipeline::history
