@@ -209,7 +209,10 @@ bool Consumer::stop() {
 
 std::string Consumer::member_id() const {
     std::lock_guard lock(stop_mu_);  // the handle lives until stop() is through
-    if (!rk_) return {};
+    return rk_ ? handle_member_id() : std::string();
+}
+
+std::string Consumer::handle_member_id() const {
     char* id = rd_kafka_memberid(rk_.get());
     std::string out = id ? id : "";
     if (id) rd_kafka_mem_free(rk_.get(), id);
@@ -275,21 +278,14 @@ void Consumer::run() {
 // (only one handled in the instant between the check and the close could still set the
 // assignor; brokers answer a new group's JoinGroup after group.initial.rebalance.delay.ms, so
 // that instant is rarely hit, and a stop in those first seconds stays fast).
-bool Consumer::has_member_id() const {
-    char* id = rd_kafka_memberid(rk_.get());
-    const bool known = id && *id;
-    if (id) rd_kafka_mem_free(rk_.get(), id);
-    return known;
-}
-
 void Consumer::await_first_assignment() {
-    if (assigned_once_ || rd_kafka_version() >= 0x020300ff || !has_member_id()) return;
+    if (assigned_once_ || rd_kafka_version() >= 0x020300ff || handle_member_id().empty()) return;
     const auto t0 = Clock::now();
     while (!assigned_once_ && Clock::now() - t0 < settings_.close_timeout && !ctx_->all_brokers_down.load())
         detail::MessagePtr msg(rd_kafka_consumer_poll(rk_.get(), 50));
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
     if (!assigned_once_) {
-        destroy_unsafe_.store(has_member_id());
+        destroy_unsafe_.store(!handle_member_id().empty());
         logger.warn("consumer closing before its first assignment arrived", {{"group", options_.group_id},
                                                                               {"waited_ms", static_cast<long long>(waited)}});
     } else {

@@ -241,7 +241,7 @@ private:
     void commit_sync(const char* why);
     bool close_handle();
     void await_first_assignment();  // before close_handle(): see consumer.cpp
-    bool has_member_id() const;     // the coordinator answered a JoinGroup of this member
+    std::string handle_member_id() const;  // member_id() without stop_mu_: the consumer thread's
     void call_hook(const PartitionsHook& hook, const std::vector<TopicPartition>& parts, const char* name);
     void set_assignment(std::vector<TopicPartition> parts);
 
