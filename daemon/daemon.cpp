@@ -648,19 +648,21 @@ void Daemon::shutdown() {
     //    with is flushed); admin requests waiting for an outcome are answered 503.
     stop_pipeline();
     stop_identity();
+    // What is left of shutdown.timeout, for the producers' flushes.
+    auto budget_left = [&] {
+        return std::max(config_.shutdown_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                       std::chrono::steady_clock::now() - t0),
+                        std::chrono::milliseconds(0));
+    };
     if (pipeline_producer_) {
-        auto budget = config_.shutdown_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                     std::chrono::steady_clock::now() - t0);
-        if (size_t n = pipeline_producer_->flush(std::max(budget, std::chrono::milliseconds(0))))
+        if (size_t n = pipeline_producer_->flush(budget_left()))
             lg.error("shutdown: pipeline records not acknowledged in time were reported failed", {{"count", n}});
         pipeline_producer_.reset();
     }
     // 3. Flush what the channels produced: every event is acknowledged or reported failed.
     size_t left = 0;
     if (producer_) {
-        auto budget = config_.shutdown_timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                     std::chrono::steady_clock::now() - t0);
-        left = producer_->flush(std::max(budget, std::chrono::milliseconds(0)));
+        left = producer_->flush(budget_left());
     }
     dispatcher_.reset();
     channels_.clear();
