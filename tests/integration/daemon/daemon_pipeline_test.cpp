@@ -119,6 +119,19 @@ std::vector<Routed> read_outboxes(const std::string& bootstrap) {
     return all;
 }
 
+// Reads the outboxes into `routed` until they hold `want` distinct messages or `timeout` passes.
+bool wait_routed(const std::string& bootstrap, std::size_t want, std::vector<Routed>& routed,
+                 std::chrono::milliseconds timeout, std::chrono::milliseconds interval) {
+    return wait_until(
+        [&] {
+            routed = read_outboxes(bootstrap);
+            std::set<std::string> distinct;
+            for (const auto& r : routed) distinct.insert(r.id);
+            return distinct.size() == want;
+        },
+        timeout, interval);
+}
+
 const Routed* by_id(const std::vector<Routed>& all, const std::string& id) {
     for (const auto& r : all)
         if (r.id == id) return &r;
@@ -341,14 +354,7 @@ channels: []
     // The survivor takes the dead instance's partitions over (after the group's session
     // timeout) and routes everything.
     std::vector<Routed> routed;
-    REQUIRE(wait_until(
-        [&] {
-            routed = read_outboxes(bootstrap);
-            std::set<std::string> distinct;
-            for (const auto& r : routed) distinct.insert(r.id);
-            return distinct.size() == static_cast<std::size_t>(sent);
-        },
-        90s, 200ms));
+    REQUIRE(wait_routed(bootstrap, static_cast<std::size_t>(sent), routed, 90s, 200ms));
 
     std::map<std::string, int> copies;
     for (const auto& r : routed) ++copies[r.id];
@@ -424,14 +430,7 @@ channels: []
         }
     REQUIRE(in.flush());
     std::vector<Routed> routed;
-    REQUIRE(wait_until(
-        [&] {
-            routed = read_outboxes(bootstrap);
-            std::set<std::string> distinct;
-            for (const auto& r : routed) distinct.insert(r.id);
-            return distinct.size() == static_cast<std::size_t>(kCustomers * kPerCustomer);
-        },
-        60s, 100ms));
+    REQUIRE(wait_routed(bootstrap, static_cast<std::size_t>(kCustomers * kPerCustomer), routed, 60s, 100ms));
     std::vector<std::string> customers;
     for (const auto& mine : ids) {
         const Routed* r = by_id(routed, mine.front());
