@@ -141,6 +141,11 @@ void Daemon::start() {
         channels_.push_back(std::move(channel));
     }
     edge_->start();
+    // Delivery reports complete webhook answers: served on the edge workers that write
+    // them, one thread hop less per acknowledgement (docs/architecture.md).
+    producer_->serve_deliveries_on([edge = edge_.get()](std::function<void()> fn) {
+        (void)edge->post(std::move(fn));  // false only once it stops: the poll thread serves then
+    });
     {
         std::lock_guard lock(topics_mu_);
         channels_started_ = true;
@@ -635,6 +640,7 @@ void Daemon::shutdown() {
     //    topic keeper stops (it may be starting the delivery dispatcher); the
     //    dispatcher gives the channels' queued replies back to Kafka and commits
     //    what was delivered; then the channels stop their own work.
+    if (producer_) producer_->serve_deliveries_on_own_thread();  // before the edge's workers stop
     if (edge_) edge_->stop();
     {
         std::lock_guard lock(topics_mu_);

@@ -925,6 +925,9 @@ struct EdgeServer::Impl {
     uint16_t port = 0;
     bool started = false;
     bool stopped = false;
+    std::mutex post_mu;
+    bool posts_open = false;  // guarded by post_mu: from start() until the workers stop
+    size_t next_post = 0;     // guarded by post_mu
 };
 
 EdgeServer::EdgeServer(EdgeSettings settings, metrics::Registry& registry) {
@@ -1039,6 +1042,10 @@ void EdgeServer::start() {
     }
 
     im.started = true;
+    {
+        std::lock_guard lock(im.post_mu);
+        im.posts_open = true;
+    }
     im.do_accept();
     for (auto& w : im.workers) w->start_sweep();
     for (auto& w : im.workers) {
@@ -1084,6 +1091,10 @@ void EdgeServer::stop() {
         drained = im.wait_drained(Clock::now() + kExpireGrace + std::chrono::milliseconds(250));
     }
 
+    {
+        std::lock_guard lock(im.post_mu);
+        im.posts_open = false;
+    }
     for (auto& w : im.workers) {
         w->guard.reset();
         w->ioc.stop();
@@ -1105,6 +1116,16 @@ void EdgeServer::stop() {
                         {"cut_off_at_shutdown_timeout", static_cast<unsigned long>(expired)},
                         {"forced", !drained},
                         {"took_ms", static_cast<long long>(ms)}});
+}
+
+bool EdgeServer::post(std::function<void()> fn) {
+    Impl& im = *impl_;
+    std::lock_guard lock(im.post_mu);
+    if (!im.posts_open) return false;
+    Worker& w = *im.workers[im.next_post];
+    im.next_post = (im.next_post + 1) % im.workers.size();
+    asio::post(w.ioc, std::move(fn));
+    return true;
 }
 
 uint16_t EdgeServer::port() const { return impl_->port; }

@@ -115,6 +115,13 @@ public:
     // Idempotent; returns when every worker has stopped. Not from a handler.
     void stop();
 
+    // Runs `fn` on a worker thread (the workers take turns), later, never inline: for
+    // work that completes requests from another thread, such as serving Kafka's delivery
+    // reports, so that the answers are written without another thread's hop. Any
+    // thread. Returns false, and drops fn, before start() or once stop() has begun
+    // stopping the workers. fn must be quick: connections wait while it runs.
+    bool post(std::function<void()> fn);
+
     uint16_t port() const;       // the bound port, after start()
     bool tls() const;            // whether cert_file/key_file are in use
     size_t connections() const;  // open connections now

@@ -9,6 +9,8 @@ namespace {
 
 constexpr log::Logger logger{"kafka"};
 using Clock = std::chrono::steady_clock;
+// How often the poll thread serves what is left while another thread serves reports.
+constexpr auto kSafetyNet = std::chrono::milliseconds(20);
 
 }  // namespace
 
@@ -37,11 +39,19 @@ Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics, me
                           std::lock_guard lock(qd->mu);
                           return qd->rk ? static_cast<double>(rd_kafka_outq_len(qd->rk)) : 0.0;
                       });
+    main_queue_.reset(rd_kafka_queue_get_main(rk_.get()));
+    gate_ = std::make_shared<ServeGate>();
+    gate_->producer = this;
     poll_thread_ = std::thread(&Producer::poll_loop, this);
     logger.info("producer started", {{"client", rd_kafka_name(rk_.get())}, {"brokers", settings_.brokers}});
 }
 
 Producer::~Producer() {
+    serve_deliveries_on_own_thread();
+    {
+        std::lock_guard lock(gate_->mu);  // waits for a posted serve that is running
+        gate_->producer = nullptr;
+    }
     closing_.store(true);
     size_t left = flush(settings_.close_timeout);
     if (left > 0) {
@@ -51,9 +61,10 @@ Producer::~Producer() {
         flush(std::chrono::milliseconds(2000));
     }
     stop_.store(true);
+    rd_kafka_queue_yield(main_queue_.get());
     {
-        detail::QueuePtr main_queue(rd_kafka_queue_get_main(rk_.get()));
-        rd_kafka_queue_yield(main_queue.get());
+        std::lock_guard lock(mode_mu_);
+        mode_cv_.notify_all();
     }
     poll_thread_.join();
     // The poll thread is gone: this thread now owns the delivery path. Serve whatever the
@@ -69,6 +80,7 @@ Producer::~Producer() {
         std::lock_guard lock(queue_depth_->mu);
         queue_depth_->rk = nullptr;
     }
+    main_queue_.reset();
     rk_.reset();
 }
 
@@ -140,8 +152,71 @@ void Producer::fail_locally(Pending* p, rd_kafka_resp_err_t err, std::string top
         std::lock_guard lock(local_mu_);
         local_failures_.push_back({p, err, std::move(topic)});
     }
-    detail::QueuePtr main_queue(rd_kafka_queue_get_main(rk_.get()));
-    rd_kafka_queue_yield(main_queue.get());  // wake the poll thread now rather than at its timeout
+    wake_server();
+}
+
+void Producer::serve_deliveries_on(Post post) {
+    if (!post) throw std::invalid_argument("kafka producer: serve_deliveries_on needs a post function");
+    {
+        std::lock_guard lock(post_mu_);
+        post_ = std::move(post);
+        external_.store(true);
+    }
+    rd_kafka_queue_cb_event_enable(main_queue_.get(), &Producer::on_queue_event, this);
+    rd_kafka_queue_yield(main_queue_.get());  // the poll thread leaves its poll for the safety net
+    schedule_serve();                          // whatever was queued before the event was on
+}
+
+void Producer::serve_deliveries_on_own_thread() {
+    if (!external_.load()) return;
+    // Off first: librdkafka calls the event callback under the queue's lock, so once this
+    // returns no callback is running and none will.
+    rd_kafka_queue_cb_event_enable(main_queue_.get(), nullptr, nullptr);
+    {
+        std::lock_guard lock(post_mu_);
+        post_ = nullptr;
+        external_.store(false);
+    }
+    {
+        std::lock_guard lock(mode_mu_);
+        mode_cv_.notify_all();
+    }
+}
+
+void Producer::on_queue_event(rd_kafka_t*, void* opaque) {
+    // No librdkafka call may be made here (we are inside its queue); posting is all.
+    static_cast<Producer*>(opaque)->schedule_serve();
+}
+
+bool Producer::schedule_serve() {
+    if (serve_scheduled_.exchange(true)) return true;  // the serve already posted takes this too
+    std::lock_guard lock(post_mu_);
+    if (!post_) {
+        serve_scheduled_.store(false);
+        return false;
+    }
+    post_([gate = gate_] {
+        std::lock_guard held(gate->mu);
+        if (gate->producer) gate->producer->serve_posted();
+    });
+    return true;
+}
+
+void Producer::serve_posted() {
+    // Cleared before serving: a report queued from here on posts the next serve.
+    serve_scheduled_.store(false);
+    if (!external_.load()) return;  // given back meanwhile: the poll thread serves it
+    std::lock_guard lock(serve_mu_);
+    serve(0);
+}
+
+void Producer::wake_server() {
+    if (!schedule_serve()) rd_kafka_queue_yield(main_queue_.get());  // the poll thread, now
+}
+
+void Producer::serve(int timeout_ms) {
+    rd_kafka_poll(rk_.get(), timeout_ms);
+    drain_local_failures();
 }
 
 size_t Producer::flush(std::chrono::milliseconds timeout) {
@@ -232,11 +307,22 @@ void Producer::drain_local_failures() {
 
 void Producer::poll_loop() {
     while (!stop_.load()) {
-        rd_kafka_poll(rk_.get(), 100);
-        drain_local_failures();
+        if (external_.load()) {
+            // Another thread serves. This one looks every kSafetyNet for anything left,
+            // e.g. a report queued while the serve posted last had begun but not polled.
+            {
+                std::unique_lock lock(mode_mu_);
+                mode_cv_.wait_for(lock, kSafetyNet, [this] { return stop_.load() || !external_.load(); });
+            }
+            std::unique_lock lock(serve_mu_, std::try_to_lock);
+            if (lock) serve(0);
+            continue;
+        }
+        std::lock_guard lock(serve_mu_);
+        serve(100);
     }
-    rd_kafka_poll(rk_.get(), 0);
-    drain_local_failures();
+    std::lock_guard lock(serve_mu_);
+    serve(0);
 }
 
 }  // namespace omnibus::kafka

@@ -2,19 +2,20 @@
 //
 // Threads and ownership:
 //   - produce(), flush(), in_flight() may be called from any thread, concurrently.
-//   - One poll thread per Producer (started by the constructor) owns everything the
-//     delivery path touches: it serves librdkafka's delivery reports, runs every
-//     DeliveryCallback, and owns the per-topic metric cache. Callbacks therefore never run
-//     concurrently with each other. They must be quick and must not call flush(); calling
-//     produce() from one is fine (e.g. to dead-letter a record).
+//   - Delivery reports are served by one thread at a time: the Producer's poll thread
+//     (started by the constructor), or an event loop handed in with serve_deliveries_on()
+//     (an edge worker, whose answers the reports complete). Whoever serves runs every
+//     DeliveryCallback and owns the per-topic metric cache, under serve_mu_, so callbacks
+//     never run concurrently with each other. They must be quick and must not call
+//     flush(); calling produce() from one is fine (e.g. to dead-letter a record).
 //   - The rd_kafka_t is thread-safe; the local-failure queue is guarded by local_mu_.
 //
 // Guarantees:
 //   - produce() never blocks on the network or on a full queue.
-//   - Each DeliveryCallback runs exactly once, on the poll thread, whether the record was
+//   - Each DeliveryCallback runs exactly once, on the serving thread, whether the record was
 //     acknowledged (acks=all), failed remotely, timed out (kafka.message_timeout), or was
 //     refused locally (queue full, message too large, unknown partition, producer closing):
-//     local refusals are handed to the poll thread, never returned to the caller.
+//     local refusals are handed to the serving thread, never returned to the caller.
 //   - The destructor flushes for up to kafka.close_timeout, then purges what is left; every
 //     outstanding callback has run (with an error for purged records) when it returns.
 //
@@ -86,6 +87,24 @@ public:
     // in time (records still work; the first ones are only slower).
     bool warm_up(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
 
+    // Where delivery reports are served. By default the poll thread serves them: the
+    // broker thread that reads an acknowledgement wakes it, it runs the callbacks, and
+    // they hand the answers to the edge worker that writes them: two wake-ups per batch.
+    // serve_deliveries_on(post) serves them where `post(fn)` runs fn instead (an edge
+    // worker's event loop), one wake-up per batch: librdkafka tells this producer when a
+    // report is queued and it posts one serve() for everything queued by then. The poll
+    // thread stays as a safety net that serves what is left every few milliseconds.
+    // `post` must run fn soon, on any one thread, and must not run it inline;
+    // it is called from librdkafka's threads and from produce(), never under a lock of
+    // the caller's. The thread that runs fn must not call flush().
+    // serve_deliveries_on_own_thread() gives it back to the poll thread; once it returns
+    // `post` is not called again. A fn posted before may still run later: it serves then,
+    // or does nothing once the Producer is destroyed (the destructor waits for one that
+    // is running). The destructor gives the serving back itself.
+    using Post = std::function<void(std::function<void()>)>;
+    void serve_deliveries_on(Post post);
+    void serve_deliveries_on_own_thread();
+
     // Records whose callback has not run yet.
     size_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
 
@@ -112,9 +131,14 @@ private:
     };
 
     static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
-    void complete(Pending* p, DeliveryResult& result);  // poll thread
-    TopicMetrics& topic_metrics(std::string_view topic);  // poll thread
-    void drain_local_failures();                           // poll thread
+    static void on_queue_event(rd_kafka_t* rk, void* opaque);  // librdkafka thread: a report is queued
+    void complete(Pending* p, DeliveryResult& result);  // serving thread
+    TopicMetrics& topic_metrics(std::string_view topic);  // serving thread
+    void drain_local_failures();                           // serving thread
+    void serve(int timeout_ms);                            // under serve_mu_
+    void serve_posted();                                   // posted by schedule_serve()
+    bool schedule_serve();  // posts a serve() unless one is pending; false when nothing serves outside
+    void wake_server();     // something to serve that librdkafka does not know of
     void poll_loop();
     void fail_locally(Pending* p, rd_kafka_resp_err_t err, std::string topic);
     void notify_if_idle();
@@ -123,6 +147,7 @@ private:
     metrics::Registry& metrics_;
     detail::ClientContext ctx_;  // outlives rk_
     detail::HandlePtr rk_;
+    detail::QueuePtr main_queue_;  // the delivery reports' queue; released before rk_
 
     std::atomic<size_t> in_flight_{0};
     std::atomic<bool> closing_{false};
@@ -135,8 +160,22 @@ private:
     std::condition_variable idle_cv_;
     std::atomic<int> flush_waiters_{0};
 
-    // Owned by the poll thread (and by the destructor once the poll thread has exited).
+    // Owned by the serving thread (and by the destructor once the poll thread has exited).
     std::unordered_map<std::string, TopicMetrics, StringHash, std::equal_to<>> topic_metrics_;
+
+    // Who serves (see serve_deliveries_on).
+    struct ServeGate {  // shared with the serves posted: they may run after the Producer is gone
+        std::mutex mu;
+        Producer* producer;  // guarded by mu; null once the destructor began
+    };
+    std::shared_ptr<ServeGate> gate_;
+    std::mutex serve_mu_;  // held while serving: callbacks never run concurrently
+    std::mutex post_mu_;   // guards post_
+    Post post_;            // empty: the poll thread serves
+    std::atomic<bool> external_{false};         // post_ is set
+    std::atomic<bool> serve_scheduled_{false};  // a serve_posted() is posted and has not begun
+    std::mutex mode_mu_;                        // with mode_cv_: the poll thread's wait while
+    std::condition_variable mode_cv_;           // another thread serves
 
     // Registered gauge_fn reads the queue depth through this; reset in the destructor so a
     // registry that outlives the Producer reads 0 instead of a dead handle.

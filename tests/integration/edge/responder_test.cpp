@@ -7,6 +7,8 @@
 #include <future>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <thread>
 
 #include "edge_fixture.h"
 #include "log/log.h"
@@ -264,4 +266,47 @@ TEST_CASE("a responder that outlives the server can still be answered or dropped
     }
     edge::Responder r = parked.take();
     CHECK_FALSE(r.respond(200, "{}"));
+}
+
+TEST_CASE("work posted to the edge runs on its workers in turn, and may answer requests there") {
+    metrics::Registry registry;
+    {
+        edge::EdgeServer idle(test_settings(), registry);
+        CHECK_FALSE(idle.post([] { FAIL("ran on an edge that never started"); }));
+    }
+
+    Parked parked;
+    Edge e({{"wa", {"POST"}, parked.handler()}});  // two workers
+    RawClient c(e.port());
+    REQUIRE(c.send(post("/webhooks/wa", "{}")));
+    REQUIRE(wait_until([&] { return parked.count() == 1; }, 5s));
+
+    std::mutex mu;
+    std::vector<std::thread::id> ran_on;
+    edge::Responder r = parked.take();
+    for (int i = 0; i < 4; ++i)
+        REQUIRE(e.server.post([&, i, r]() mutable {
+            std::lock_guard lock(mu);
+            ran_on.push_back(std::this_thread::get_id());
+            if (i == 3) CHECK(r.respond(200, "{\"from\":\"a worker\"}"));
+        }));
+    auto resp = c.read_response();
+    REQUIRE(resp);
+    CHECK(resp->status == 200);
+    CHECK(resp->body == "{\"from\":\"a worker\"}");
+    REQUIRE(wait_until(
+        [&] {
+            std::lock_guard lock(mu);
+            return ran_on.size() == 4;
+        },
+        5s));
+    {
+        std::lock_guard lock(mu);
+        std::set<std::thread::id> threads(ran_on.begin(), ran_on.end());
+        CHECK(threads.size() == 2);  // the two workers took turns
+        CHECK(threads.count(std::this_thread::get_id()) == 0);
+    }
+
+    e.server.stop();
+    CHECK_FALSE(e.server.post([] { FAIL("ran on a stopped edge"); }));
 }
