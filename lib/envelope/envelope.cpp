@@ -194,7 +194,7 @@ private:
         char buf[kTimestampLength];
         format_rfc3339(t, buf);
         key(k);
-        w_.String(buf, static_cast<rapidjson::SizeType>(kTimestampLength));
+        w_.plain_string({buf, kTimestampLength});  // digits, '-', ':', '.', 'T', 'Z'
     }
     void field(std::string_view k, const std::optional<Timestamp>& t) {
         if (t) field(k, *t);

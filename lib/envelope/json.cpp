@@ -324,9 +324,30 @@ std::string excerpt(std::string_view sv, std::size_t max_bytes) {
     return out;
 }
 
+namespace {
+
+// No byte that JSON escapes: control characters, '"' and '\\'.
+bool needs_no_escape(std::string_view s) {
+    for (unsigned char c : s)
+        if (c < 0x20 || c == '"' || c == '\\') return false;
+    return true;
+}
+
+}  // namespace
+
+void write_key(Writer& w, std::string_view key) {
+    if (needs_no_escape(key) && is_valid_utf8(key))
+        w.plain_string(key);
+    else
+        write_string(w, key);
+}
+
 void write_string(Writer& w, std::string_view s) {
     if (is_valid_utf8(s)) {
-        w.String(s.data(), static_cast<SizeType>(s.size()));
+        if (needs_no_escape(s))
+            w.plain_string(s);
+        else
+            w.String(s.data(), static_cast<SizeType>(s.size()));
         return;
     }
     std::string fixed;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,7 +19,24 @@
 namespace omnibus::json {
 
 using Value = rapidjson::Value;
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// RapidJSON's writer, plus a string that needs no escaping copied in one go:
+// RapidJSON escapes byte by byte, which was most of an envelope's encode time.
+class Writer : public rapidjson::Writer<rapidjson::StringBuffer> {
+public:
+    using Base = rapidjson::Writer<rapidjson::StringBuffer>;
+    using Base::Base;
+    // `s` must be valid UTF-8 without control characters, '"' or '\\' (what
+    // write_string checks); the output is then what String() would write.
+    void plain_string(std::string_view s) {
+        Prefix(rapidjson::kStringType);
+        char* out = os_->Push(s.size() + 2);
+        out[0] = '"';
+        if (!s.empty()) std::memcpy(out + 1, s.data(), s.size());
+        out[s.size() + 1] = '"';
+        EndValue(true);
+    }
+};
 // Nodes and the parse stack both come from memory pools, so a LocalDocument
 // parses a typical message without touching malloc.
 using Document = rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
@@ -99,9 +117,8 @@ std::string excerpt(std::string_view s, std::size_t max_bytes = 64);
 
 // ---- writing ----------------------------------------------------------------
 
-inline void write_key(Writer& w, std::string_view key) {
-    w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-}
+// Keys are the code's own ASCII names; one that needs escaping takes RapidJSON's path.
+void write_key(Writer& w, std::string_view key);
 // Writes s as a JSON string; ill-formed UTF-8 is replaced by U+FFFD, so the
 // output is always valid JSON whatever the caller passes.
 void write_string(Writer& w, std::string_view s);

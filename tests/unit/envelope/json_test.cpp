@@ -3,8 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include <rapidjson/document.h>
+#include <rapidjson/writer.h>
 
 #include <string>
+#include <vector>
 
 #include "envelope/json.h"
 
@@ -115,4 +117,48 @@ TEST_CASE("numbers are read exactly and hostile ones safely") {
     CHECK(text_of("[0." + std::string(500, '0') + "1]") == "[0.0]");
     CHECK(text_of("[0." + std::string(300, '0') + "1e300]") == "[0.1]");
     CHECK(text_of("[1" + std::string(400, '0') + "]").rfind("error: Number too big", 0) == 0);
+}
+
+TEST_CASE("write_string and write_key write what RapidJSON writes, in every position") {
+    // The plain path copies strings without escaping; it must agree byte for byte with
+    // RapidJSON's own String()/Key(), commas and colons included, for every string that
+    // takes it and every one that must not (escapes; valid UTF-8 passes unchanged).
+    std::vector<std::string> strings = {"", "a", "hello world", "ce_id", "2026-12-05T11:39:03.123Z",
+                                        "caf\xC3\xA9 \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80", "say \"hi\"",
+                                        "back\\slash", "tab\there", "line\nbreak", std::string("nul\0in", 6),
+                                        "\x1f", "\x7f del", "/slash/", std::string(300, 'x')};
+    for (int c = 0; c < 0x20; ++c) strings.push_back(std::string("x") + static_cast<char>(c) + "y");
+
+    rapidjson::StringBuffer ours_buf, theirs_buf;
+    json::Writer ours(ours_buf);
+    rapidjson::Writer<rapidjson::StringBuffer> theirs(theirs_buf);
+    ours.StartArray();
+    theirs.StartArray();
+    for (const auto& s : strings) {
+        json::write_string(ours, s);
+        theirs.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+        ours.StartObject();
+        theirs.StartObject();
+        json::write_key(ours, s);
+        theirs.Key(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+        json::write_string(ours, s);
+        theirs.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+        json::write_key(ours, "n");
+        theirs.Key("n");
+        ours.Int(1);
+        theirs.Int(1);
+        ours.EndObject();
+        theirs.EndObject();
+    }
+    ours.EndArray();
+    theirs.EndArray();
+    CHECK(ours.IsComplete());
+    CHECK(std::string(ours_buf.GetString()) == std::string(theirs_buf.GetString()));
+
+    // A lone string at the root is a complete text too.
+    rapidjson::StringBuffer root_buf;
+    json::Writer root(root_buf);
+    json::write_string(root, "plain");
+    CHECK(root.IsComplete());
+    CHECK(std::string(root_buf.GetString()) == "\"plain\"");
 }
