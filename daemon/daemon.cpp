@@ -144,7 +144,7 @@ void Daemon::start() {
     // Delivery reports complete webhook answers: served on the edge workers that write
     // them, one thread hop less per acknowledgement (docs/architecture.md).
     producer_->serve_deliveries_on([edge = edge_.get()](std::function<void()> fn) {
-        (void)edge->post(std::move(fn));  // false only once it stops: the poll thread serves then
+        return edge->post(std::move(fn));  // false only once it stops: the poll thread serves then
     });
     {
         std::lock_guard lock(topics_mu_);

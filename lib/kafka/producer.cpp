@@ -195,11 +195,12 @@ bool Producer::schedule_serve() {
         serve_scheduled_.store(false);
         return false;
     }
-    post_([gate = gate_] {
+    const bool taken = post_([gate = gate_] {
         std::lock_guard held(gate->mu);
         if (gate->producer) gate->producer->serve_posted();
     });
-    return true;
+    if (!taken) serve_scheduled_.store(false);  // the safety net serves; the next report posts again
+    return taken;
 }
 
 void Producer::serve_posted() {
@@ -308,8 +309,8 @@ void Producer::drain_local_failures() {
 void Producer::poll_loop() {
     while (!stop_.load()) {
         if (external_.load()) {
-            // Another thread serves. This one looks every kSafetyNet for anything left,
-            // e.g. a report queued while the serve posted last had begun but not polled.
+            // Another thread serves. This one looks every kSafetyNet for anything left:
+            // reports whose serve the loop refused or dropped (a loop that is stopping).
             {
                 std::unique_lock lock(mode_mu_);
                 mode_cv_.wait_for(lock, kSafetyNet, [this] { return stop_.load() || !external_.load(); });

@@ -94,14 +94,15 @@ public:
     // worker's event loop), one wake-up per batch: librdkafka tells this producer when a
     // report is queued and it posts one serve() for everything queued by then. The poll
     // thread stays as a safety net that serves what is left every few milliseconds.
-    // `post` must run fn soon, on any one thread, and must not run it inline;
-    // it is called from librdkafka's threads and from produce(), never under a lock of
-    // the caller's. The thread that runs fn must not call flush().
+    // `post` must run fn soon, on any one thread, and must not run it inline; it returns
+    // false when it cannot take fn (the loop is stopping), and the next report tries again.
+    // It is called from librdkafka's threads and from produce(), never under a lock of the
+    // caller's. The thread that runs fn must not call flush().
     // serve_deliveries_on_own_thread() gives it back to the poll thread; once it returns
     // `post` is not called again. A fn posted before may still run later: it serves then,
     // or does nothing once the Producer is destroyed (the destructor waits for one that
     // is running). The destructor gives the serving back itself.
-    using Post = std::function<void(std::function<void()>)>;
+    using Post = std::function<bool(std::function<void()>)>;
     void serve_deliveries_on(Post post);
     void serve_deliveries_on_own_thread();
 

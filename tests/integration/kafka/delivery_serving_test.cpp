@@ -26,14 +26,15 @@ public:
     Loop() : thread_([this] { run(); }) {}
     ~Loop() { stop(); }
 
-    void post(std::function<void()> fn) {
+    bool post(std::function<void()> fn) {
         {
             std::lock_guard lock(mu_);
-            if (stopped_) return;  // dropped, as an io_context that stopped drops its handlers
+            if (stopped_) return false;  // refused, as a stopped edge refuses
             queue_.push_back(std::move(fn));
             ++posted_;
         }
         cv_.notify_one();
+        return true;
     }
     void stop() {
         {
@@ -116,7 +117,7 @@ EmbeddedCluster& cluster_with_topic(std::optional<EmbeddedCluster>& c) {
 }
 
 void serve_on(Producer& producer, Loop& loop) {
-    producer.serve_deliveries_on([&loop](std::function<void()> fn) { loop.post(std::move(fn)); });
+    producer.serve_deliveries_on([&loop](std::function<void()> fn) { return loop.post(std::move(fn)); });
 }
 
 }  // namespace
@@ -175,7 +176,7 @@ TEST_CASE("delivery reports are served on the loop handed in, one callback at a 
     }
 }
 
-TEST_CASE("a post that loses its work loses no callback: the poll thread serves what is left",
+TEST_CASE("a post that loses or refuses its work loses no callback: the poll thread serves what is left",
           "[kafka][integration]") {
     std::optional<EmbeddedCluster> cluster;
     cluster_with_topic(cluster);
@@ -183,7 +184,12 @@ TEST_CASE("a post that loses its work loses no callback: the poll thread serves 
     Seen seen;
     std::atomic<int> posts{0};
     Producer producer(settings_for(*cluster), reg);
-    producer.serve_deliveries_on([&posts](std::function<void()>) { ++posts; });  // never runs fn
+    const bool refuse = GENERATE(false, true);
+    INFO((refuse ? "the post refuses" : "the post takes fn and loses it"));
+    producer.serve_deliveries_on([&posts, refuse](std::function<void()>) {  // never runs fn
+        ++posts;
+        return !refuse;
+    });
 
     for (int i = 0; i < 50; ++i) producer.produce(record(i), seen.callback(i));
     REQUIRE(producer.flush(10s) == 0);
@@ -191,6 +197,14 @@ TEST_CASE("a post that loses its work loses no callback: the poll thread serves 
     CHECK(seen.failed == 0);
     CHECK(posts.load() >= 1);
     CHECK(seen.on(std::this_thread::get_id()) == 0);
+    if (refuse) {
+        // A refused post leaves nothing pending: the next report tries the loop again.
+        const int before = posts.load();
+        producer.produce(record(50), seen.callback(50));
+        REQUIRE(producer.flush(10s) == 0);
+        CHECK(posts.load() > before);
+        CHECK(seen.each_once(50, 51));
+    }
 }
 
 TEST_CASE("a producer destroyed while a loop serves its reports runs every callback", "[kafka][integration]") {
