@@ -344,7 +344,16 @@ channels: []
         REQUIRE(in.flush());
         if (round == kPerCustomer / 3) {
             // Both are busy by now: kill one without any chance to commit or checkpoint.
-            REQUIRE(wait_until([&] { return read_outboxes(bootstrap).size() >= 60; }, 30s, 50ms));
+            const bool busy = wait_until([&] { return read_outboxes(bootstrap).size() >= 60; }, 30s, 50ms);
+            if (!busy) {  // say where it stalled: what was routed and what both instances logged
+                const auto tail = [](const std::string& log) {
+                    return log.substr(log.size() > 5000 ? log.size() - 5000 : 0);
+                };
+                INFO("routed so far: " << read_outboxes(bootstrap).size() << " of " << sent << " sent");
+                INFO("the end of a's log:\n" << tail(a->output()));
+                INFO("the end of b's log:\n" << tail(b.output()));
+                REQUIRE(busy);
+            }
             a->process().signal(SIGKILL);
             REQUIRE(a->process().wait_exit(5s));
         }
