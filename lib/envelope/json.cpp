@@ -335,12 +335,8 @@ bool needs_no_escape(std::string_view s) {
 
 }  // namespace
 
-void write_key(Writer& w, std::string_view key) {
-    if (needs_no_escape(key) && is_valid_utf8(key))
-        w.plain_string(key);
-    else
-        write_string(w, key);
-}
+// A key is written exactly as a string value is (RapidJSON's Key() is String()).
+void write_key(Writer& w, std::string_view key) { write_string(w, key); }
 
 void write_string(Writer& w, std::string_view s) {
     if (is_valid_utf8(s)) {
