@@ -326,11 +326,42 @@ std::string excerpt(std::string_view sv, std::size_t max_bytes) {
 
 namespace {
 
-// No byte that JSON escapes: control characters, '"' and '\\'.
-bool needs_no_escape(std::string_view s) {
-    for (unsigned char c : s)
-        if (c < 0x20 || c == '"' || c == '\\') return false;
-    return true;
+// What a string needs before it is written: nothing (copied as it is), escapes (RapidJSON's
+// String() writes them), or repair (invalid UTF-8). One pass, eight ASCII bytes at a time.
+enum class StringShape { plain, escapes, invalid };
+
+StringShape shape_of(std::string_view sv) {
+    const auto* s = reinterpret_cast<const unsigned char*>(sv.data());
+    const std::size_t n = sv.size();
+    constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    auto has_zero_byte = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+    bool escapes = false;
+    std::size_t i = 0;
+    while (i < n) {
+        // A word without non-ASCII bytes, control characters, '"' or '\\' needs nothing.
+        // (A flagged word may be a false alarm: the byte loop below decides exactly.)
+        while (i + 8 <= n) {
+            std::uint64_t w;
+            std::memcpy(&w, s + i, 8);
+            if ((w & highs) | ((w - ones * 0x20) & ~w & highs) | has_zero_byte(w ^ (ones * '"')) |
+                has_zero_byte(w ^ (ones * '\\')))
+                break;
+            i += 8;
+        }
+        const std::size_t stop = i + 8 < n ? i + 8 : n;
+        while (i < stop) {
+            const unsigned c = s[i];
+            if (c < 0x80) {
+                if (c < 0x20 || c == '"' || c == '\\') escapes = true;
+                ++i;
+                continue;
+            }
+            const std::size_t len = utf8_sequence(s, i, n);
+            if (len == 0) return StringShape::invalid;
+            i += len;
+        }
+    }
+    return escapes ? StringShape::escapes : StringShape::plain;
 }
 
 }  // namespace
@@ -339,12 +370,10 @@ bool needs_no_escape(std::string_view s) {
 void write_key(Writer& w, std::string_view key) { write_string(w, key); }
 
 void write_string(Writer& w, std::string_view s) {
-    if (is_valid_utf8(s)) {
-        if (needs_no_escape(s))
-            w.plain_string(s);
-        else
-            w.String(s.data(), static_cast<SizeType>(s.size()));
-        return;
+    switch (shape_of(s)) {
+        case StringShape::plain: w.plain_string(s); return;
+        case StringShape::escapes: w.String(s.data(), static_cast<SizeType>(s.size())); return;
+        case StringShape::invalid: break;
     }
     std::string fixed;
     append_valid_utf8(s, fixed);

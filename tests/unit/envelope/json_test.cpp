@@ -128,6 +128,12 @@ TEST_CASE("write_string and write_key write what RapidJSON writes, in every posi
                                         "back\\slash", "tab\there", "line\nbreak", std::string("nul\0in", 6),
                                         "\x1f", "\x7f del", "/slash/", std::string(300, 'x')};
     for (int c = 0; c < 0x20; ++c) strings.push_back(std::string("x") + static_cast<char>(c) + "y");
+    // The check reads eight bytes at a time: each kind of byte at every position of two words
+    // and the tail after them.
+    for (std::string_view odd : {"\"", "\\", "\n", "\x1f", "\x7f", " ", "!", "#", "[", "]", "\xC3\xA9",
+                                 "\xE4\xBD\xA0", "\xF0\x9F\x98\x80"})
+        for (std::size_t at = 0; at <= 17; ++at)
+            strings.push_back(std::string(at, 'a') + std::string(odd) + std::string(19 - at, 'b'));
 
     rapidjson::StringBuffer ours_buf, theirs_buf;
     json::Writer ours(ours_buf);
@@ -154,6 +160,15 @@ TEST_CASE("write_string and write_key write what RapidJSON writes, in every posi
     theirs.EndArray();
     CHECK(ours.IsComplete());
     CHECK(std::string(ours_buf.GetString()) == std::string(theirs_buf.GetString()));
+
+    // Invalid UTF-8 anywhere in a long string is repaired (U+FFFD), as in a short one.
+    for (std::size_t at = 0; at <= 17; ++at) {
+        const std::string bad = std::string(at, 'a') + "\xC3(" + std::string(19 - at, 'b');
+        rapidjson::StringBuffer buf;
+        json::Writer w(buf);
+        json::write_string(w, bad);
+        CHECK(std::string(buf.GetString()) == "\"" + std::string(at, 'a') + "\xEF\xBF\xBD(" + std::string(19 - at, 'b') + "\"");
+    }
 
     // A lone string at the root is a complete text too.
     rapidjson::StringBuffer root_buf;
