@@ -432,13 +432,21 @@ void ConversationStage::emit_then_log(const std::shared_ptr<Partition>& part, st
                                       std::vector<Change> restore, metrics::Counter* processed,
                                       std::shared_ptr<kafka::Completion> shared_done) {
     // First the emit (and the asks), then the changelog: see the top of conversation_stage.h.
-    metrics::Counter* failures = output_failures_;
-    auto rollback = [part, change, markers, restore] {
-        if (change) part->store->remove(change->key);
-        for (const auto& m : markers) part->store->remove(m.key);
-        part->store->apply_changelog(restore);  // earlier values of keys that were overwritten
+    // The writes wait in one shared place: the callbacks below hold it, not copies of it
+    // (an entry's value is most of a message).
+    struct Pending {
+        std::optional<Change> change;
+        std::vector<Change> markers;
+        std::vector<Change> restore;  // earlier values of keys that were overwritten
     };
-    produce_all(std::move(out), part, [=, this](bool ok) {
+    auto pending = std::make_shared<Pending>(Pending{std::move(change), std::move(markers), std::move(restore)});
+    metrics::Counter* failures = output_failures_;
+    auto rollback = [part, pending] {
+        if (pending->change) part->store->remove(pending->change->key);
+        for (const auto& m : pending->markers) part->store->remove(m.key);
+        part->store->apply_changelog(pending->restore);
+    };
+    produce_all(std::move(out), part, [this, part, pending, rollback, failures, processed, shared_done](bool ok) {
         if (!ok) {
             failures->inc();
             logger.warn("routed message not taken by Kafka; handed out again", {});
@@ -446,12 +454,16 @@ void ConversationStage::emit_then_log(const std::shared_ptr<Partition>& part, st
             shared_done->abandon();
             return;
         }
+        // The changelog records take the values; the keys stay for a rollback.
+        auto logged_record = [&](Change& c) { return changelog_record(Change{c.key, std::move(c.value)}, part->number); };
         std::vector<kafka::Record> cl;
-        if (change) cl.push_back(changelog_record(*change, part->number));
-        for (const auto& m : markers) cl.push_back(changelog_record(m, part->number));
-        produce_all(std::move(cl), part, [=](bool logged) {
+        cl.reserve((pending->change ? 1 : 0) + pending->markers.size());
+        if (pending->change) cl.push_back(logged_record(*pending->change));
+        for (auto& m : pending->markers) cl.push_back(logged_record(m));
+        const bool counts = pending->change.has_value() && processed;
+        produce_all(std::move(cl), part, [rollback, failures, processed, counts, shared_done](bool logged) {
             if (logged) {
-                if (change && processed) processed->inc();
+                if (counts) processed->inc();
                 shared_done->done();
             } else {
                 // Emitted but not on the changelog: handed out again, it is emitted again with the same id.

@@ -50,7 +50,7 @@ envelope::Envelope message(std::string channel, std::string sender, std::string 
 }
 
 struct Fixture {
-    Fixture() : cluster(1) {
+    explicit Fixture(int brokers = 1) : cluster(brokers) {
         cluster.create_topic(kInput, 2);
         cluster.create_topic(kChangelog, 2);
         cluster.create_topic(kOutbox, 2);
@@ -648,4 +648,87 @@ TEST_CASE("conversation stage: the router sees the customer's attributes, their 
     const auto* a4 = ai.find(as4, p4.id);
     REQUIRE(a4);
     CHECK(a4->route->rule == "default");
+}
+
+TEST_CASE("conversation stage: an emit or a changelog write Kafka does not take is undone and done again; "
+          "the history holds each message once, the outbox never a second id",
+          "[pipeline][history][integration]") {
+    // Three brokers: the outbox's partitions lead on broker 2, the changelog's on broker 3,
+    // everything else (input, groups) on broker 1, so each write can fail on its own.
+    Fixture f(3);
+    f.cluster.command([](rd_kafka_mock_cluster_t* m) {
+        for (int p = 0; p < 2; ++p) {
+            for (const char* t : {kInput, kDelivery, kHuman}) rd_kafka_mock_partition_set_leader(m, t, p, 1);
+            rd_kafka_mock_partition_set_leader(m, kOutbox, p, 2);
+            rd_kafka_mock_partition_set_leader(m, kChangelog, p, 3);
+        }
+        rd_kafka_mock_partition_set_leader(m, kDead, 0, 1);
+        for (const char* g : {"omnibus.conversation", "test-reader-omnibus.outbox.ai",
+                              "test-reader-omnibus.changelog.history"})
+            rd_kafka_mock_coordinator_set(m, "group", g, 1);
+    });
+    KafkaSettings stage_settings = f.settings;
+    stage_settings.message_timeout = 1500ms;  // a write to a broker that is down fails after this
+    metrics::Registry stage_reg;
+    Producer stage_out(stage_settings, stage_reg);
+    ConversationStage stage(f.settings, f.options(f.dir.path() + "/a"), stage_out, stage_reg);
+    TopicReader out(f.settings, f.reg, kOutbox);
+    TopicReader log(f.settings, f.reg, kChangelog);
+    auto metric = [&](const char* name) { return omnibus::test::metric_value(stage_reg, name); };
+    auto copies = [&](const std::string& id) {
+        std::size_t n = 0;
+        for (const auto& e : out.envelopes()) n += e.id == id;
+        return n;
+    };
+    auto logged = [&](const std::string& id) {  // changelog records of the entry of message `id`
+        std::size_t n = 0;
+        for (const auto& r : log.raw()) n += r.record.key.find(id) != std::string::npos;
+        return n;
+    };
+
+    const std::int64_t t0 = 1767225600000;
+    auto m1 = message("wa", "whatsapp:15551234567", "Hi, where is my order 1234?", t0);
+    f.send(m1, "cust-ana");
+    REQUIRE(omnibus::test::wait_until([&] { return copies(m1.id) == 1 && logged(m1.id) == 1; }, 30s));
+
+    // The outbox's broker is down: every emit of m2 fails, its entry is taken back and the
+    // record handed out again, until the broker is back.
+    f.cluster.command([](rd_kafka_mock_cluster_t* m) { rd_kafka_mock_broker_set_down(m, 2); });
+    auto m2 = message("wa", "whatsapp:15551234567", "Any news?", t0 + 60'000);
+    f.send(m2, "cust-ana");
+    REQUIRE(omnibus::test::wait_until(
+        [&] { return metric("omnibus_conversation_output_failures_total") >= 2; }, 30s));
+    CHECK(logged(m2.id) == 0);
+    f.cluster.command([](rd_kafka_mock_cluster_t* m) { rd_kafka_mock_broker_set_up(m, 2); });
+    REQUIRE(omnibus::test::wait_until([&] { return logged(m2.id) == 1 && copies(m2.id) >= 1; }, 30s));
+    const double failures_emit = metric("omnibus_conversation_output_failures_total");
+
+    // The changelog's broker is down: m3 is emitted, its changelog write fails, the entry is
+    // taken back and the record done again: emitted again with the same id.
+    f.cluster.command([](rd_kafka_mock_cluster_t* m) { rd_kafka_mock_broker_set_down(m, 3); });
+    auto m3 = message("mail", "email:ana@example.com", "Sending the invoice by mail", t0 + 120'000);
+    f.send(m3, "cust-ana");
+    REQUIRE(omnibus::test::wait_until([&] { return copies(m3.id) >= 2; }, 30s));
+    CHECK(metric("omnibus_conversation_output_failures_total") > failures_emit);
+    f.cluster.command([](rd_kafka_mock_cluster_t* m) { rd_kafka_mock_broker_set_up(m, 3); });
+    REQUIRE(omnibus::test::wait_until(
+        [&] { return metric("omnibus_conversation_messages_total") == 3 && logged(m3.id) == 1; }, 30s));
+
+    // The history holds each message once, in order; the changelog each entry once.
+    auto page = stage.messages("cust-ana", MessageQuery{});
+    REQUIRE(page);
+    std::vector<std::string> ids;
+    for (const auto& e : page->entries) ids.push_back(e.id);
+    CHECK(ids == std::vector<std::string>{m3.id, m2.id, m1.id});
+    CHECK(logged(m1.id) == 1);
+    CHECK(logged(m2.id) == 1);
+    // The outbox: m1 once; m2 once (a failed emit leaves nothing); m3 at least twice, every
+    // copy the same message with the same context.
+    CHECK(copies(m1.id) == 1);
+    CHECK(copies(m2.id) == 1);
+    for (const auto& e : out.envelopes()) {
+        if (e.id != m3.id) continue;
+        CHECK(context_ids(e) == std::vector<std::string>{m1.id, m2.id});
+        CHECK(e.customer_id == "cust-ana");
+    }
 }
