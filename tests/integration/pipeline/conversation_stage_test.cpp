@@ -650,7 +650,7 @@ TEST_CASE("conversation stage: the router sees the customer's attributes, their 
     CHECK(a4->route->rule == "default");
 }
 
-TEST_CASE("conversation stage: an emit or a changelog write Kafka does not take is undone and done again; "
+TEST_CASE("conversation stage: an emit or a changelog write Kafka does not take is undone and done again, "
           "the history holds each message once, the outbox never a second id",
           "[pipeline][history][integration]") {
     // Three brokers: the outbox's partitions lead on broker 2, the changelog's on broker 3,
