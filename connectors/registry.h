@@ -35,7 +35,7 @@ struct ConnectorContext {
     const kafka::KafkaSettings& kafka;  // topic prefix and the rest of the Kafka settings
     kafka::Producer& producer;          // the daemon's one producer (acks=all, idempotent)
     metrics::Registry& metrics;
-    edge::EdgeServer& edge;             // add /webhooks/<name> routes here; the daemon starts it after the channels
+    edge::EdgeServer& edge;             // add /webhooks/<name> and WebSocket routes here; started after the channels
     std::string state_dir;              // writable; a channel keeps its state under <state_dir>/channels/<name>/
 };
 

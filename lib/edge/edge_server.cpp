@@ -35,9 +35,12 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <charconv>
 #include <condition_variable>
 #include <ctime>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -58,6 +61,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
@@ -171,6 +175,15 @@ struct Channel {
     std::unique_ptr<ChannelStats> stats;
 };
 
+// A WebSocket route and its series (see websocket.h).
+struct WsRoute {
+    WebSocketRoute route;
+    std::string label;  // the prefix without its slashes: "chat"
+    metrics::Gauge* connections = nullptr;
+    metrics::Counter* received = nullptr;
+    metrics::Counter* sent = nullptr;
+};
+
 // ------------------------------------------------------------------ shared state
 
 // What every session of one server shares. Immutable after start() except the
@@ -196,6 +209,12 @@ struct Core {
         return it == channels.end() ? nullptr : it->second.get();
     }
 
+    const WsRoute* find_ws(std::string_view path) const {
+        for (const auto& r : ws_routes)
+            if (path.substr(0, r->route.prefix.size()) == r->route.prefix) return r.get();
+        return nullptr;
+    }
+
     void connection_closed(const std::string& address) {
         per_address.release(address);
         connections_gauge.add(-1);
@@ -209,6 +228,7 @@ struct Core {
     const EdgeSettings settings;
     metrics::Registry& registry;
     std::unordered_map<std::string, std::unique_ptr<Channel>> channels;  // filled before start()
+    std::vector<std::unique_ptr<WsRoute>> ws_routes;                    // filled before start()
     std::optional<ssl::context> tls;
     ConnectionLimiter per_address;
     metrics::Gauge& connections_gauge;
@@ -218,10 +238,12 @@ struct Core {
     std::atomic<size_t> open{0};
     std::atomic<bool> stopping{false};
     std::atomic<uint64_t> next_request_id{1};
+    std::atomic<uint64_t> next_websocket_id{1};
     std::mutex drain_mu;
     std::condition_variable drain_cv;
 
-    Throttle log_rejected_connection, log_rejected_request, log_timeout, log_deadline, log_handler, log_accept;
+    Throttle log_rejected_connection, log_rejected_request, log_timeout, log_deadline, log_handler, log_accept,
+        log_websocket;
 };
 
 class SessionBase {
@@ -362,6 +384,295 @@ private:
     uint64_t id_;
 };
 
+// ------------------------------------------------------------- WebSocket sessions
+
+// What a WebSocket handle reaches of its session, from any thread (through a post).
+class WsControl {
+public:
+    virtual ~WsControl() = default;
+    virtual void enqueue(std::string text) = 0;                  // worker thread
+    virtual void close_with(uint16_t code, std::string reason) = 0;  // worker thread
+};
+
+// The WebSocket the route's handlers hold (websocket.h). Like a Responder it reaches its
+// session only through the worker's Gate, so it may outlive the connection and the server.
+class WsHandle final : public WebSocket {
+public:
+    WsHandle(std::shared_ptr<Gate> gate, asio::io_context& ioc, uint64_t id) : gate_(std::move(gate)), ioc_(ioc), id_(id) {}
+
+    void bind(std::weak_ptr<WsControl> session) { session_ = std::move(session); }
+    void mark_closing() { closing_.store(true, std::memory_order_release); }
+
+    bool send(std::string text) override {
+        if (closing_.load(std::memory_order_acquire)) return false;
+        return post([text = std::move(text)](WsControl& s) mutable { s.enqueue(std::move(text)); });
+    }
+    void close(uint16_t code, std::string reason) override {
+        if (closing_.exchange(true, std::memory_order_acq_rel)) return;
+        post([code, reason = std::move(reason)](WsControl& s) mutable { s.close_with(code, std::move(reason)); });
+    }
+    uint64_t id() const override { return id_; }
+
+private:
+    template <class F>
+    bool post(F&& fn) {
+        std::lock_guard lock(gate_->mu);
+        if (!gate_->open) return false;
+        auto s = session_.lock();
+        if (!s) return false;
+        asio::post(ioc_, [s = std::move(s), fn = std::forward<F>(fn)]() mutable { fn(*s); });
+        return true;
+    }
+
+    std::shared_ptr<Gate> gate_;
+    asio::io_context& ioc_;
+    const uint64_t id_;
+    std::weak_ptr<WsControl> session_;
+    std::atomic<bool> closing_{false};
+};
+
+// A connection after its upgrade: the WebSocket handshake, then a read loop handing text
+// messages to the route's handler, and a queue of outbound messages written one at a time.
+// Beast keeps the handshake and idle timeouts (pinging an idle client); the session's own
+// deadline bounds the closing handshake. It takes over the HTTP session's connection,
+// counted in the Core until the session is destroyed.
+template <class Stream>
+class WsSession final : public SessionBase, public WsControl, public std::enable_shared_from_this<WsSession<Stream>> {
+public:
+    WsSession(std::shared_ptr<Core> core, Worker& worker, const WsRoute& route, std::string address)
+        : core_(std::move(core)),
+          worker_(worker),
+          route_(route),
+          address_(std::move(address)),
+          handle_(std::make_shared<WsHandle>(worker.gate, worker.ioc,
+                                             core_->next_websocket_id.fetch_add(1, std::memory_order_relaxed))) {}
+
+    ~WsSession() override {
+        handle_->mark_closing();
+        if (opened_) route_.connections->add(-1);
+        if (attached_) core_->connection_closed(address_);
+    }
+
+    // Before attach(): the handle the accept function gets.
+    std::shared_ptr<WsHandle> handle() {
+        handle_->bind(std::static_pointer_cast<WsControl>(this->shared_from_this()));
+        return handle_;
+    }
+
+    // The connection (its accounting too), the upgrade request and the route's handlers.
+    void attach(Stream&& stream, http::request<http::string_body>&& upgrade, WebSocketHandlers handlers) {
+        ws_.emplace(std::move(stream));
+        upgrade_ = std::move(upgrade);
+        handlers_ = std::move(handlers);
+        attached_ = true;
+    }
+
+    void run() override {
+        worker_.sessions.emplace(this, this->shared_from_this());
+        if (core_->stopping.load(std::memory_order_acquire)) return close_now(close_code::going_away);
+        const auto& s = core_->settings;
+        websocket::stream_base::timeout t;
+        t.handshake_timeout = s.header_timeout;
+        t.idle_timeout = route_.route.idle_timeout;
+        t.keep_alive_pings = true;
+        ws_->set_option(t);
+        ws_->read_message_max(route_.route.max_message_bytes);
+        ws_->set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, "omnibus"); }));
+        // Beast answers a client's close frame and then waits for the client to close the
+        // TCP connection, without a time limit: the closing handshake gets header_timeout.
+        ws_->control_callback([this](websocket::frame_type kind, beast::string_view) {
+            if (kind != websocket::frame_type::close || peer_closed_) return;
+            peer_closed_ = true;
+            const auto code = ws_->reason().code;
+            peer_code_ = code ? static_cast<uint16_t>(code) : close_code::no_status;
+            if (!closing_) deadline = Clock::now() + core_->settings.header_timeout;
+        });
+        ws_->async_accept(upgrade_, [self = this->shared_from_this()](error_code ec) { self->on_accept(ec); });
+    }
+
+    void post_response(uint64_t, Response&&, bool) override {}
+    void on_response(uint64_t, Response&&, bool) override {}
+    void take_inline(uint64_t, Response&&, bool) override {}
+
+    void begin_shutdown() override { close_with(close_code::going_away, "server stopping"); }
+    void expire() override { close_now(close_code::going_away); }
+    void deadline_passed() override {
+        close_now(close_code_ ? close_code_ : peer_closed_ ? peer_code_ : close_code::abnormal);
+    }
+
+    void enqueue(std::string text) override {
+        if (closing_ || finished_) return;
+        if (queue_.size() >= route_.route.max_queued_messages) {
+            note("outbound queue full; connection closed");
+            return close_with(close_code::policy_violation, "send queue full");
+        }
+        queue_.push_back(Out{std::move(text), false, 0});
+        write_next();
+    }
+
+    // Queues the close frame after what is queued already (begin_shutdown: the client gets
+    // what was sent to it, then the close), and bounds the whole closing handshake.
+    void close_with(uint16_t code, std::string reason) override {
+        if (closing_ || finished_) return;
+        closing_ = true;
+        close_code_ = code;
+        handle_->mark_closing();
+        if (reason.size() > 123) reason.resize(123);
+        deadline = Clock::now() + core_->settings.write_timeout;
+        Out close{std::move(reason), true, code};
+        if (!open_) {  // the handshake's completion sends it
+            early_close_ = std::move(close);
+            return;
+        }
+        queue_.push_back(std::move(close));
+        write_next();
+    }
+
+private:
+    struct Out {
+        std::string text;
+        bool close = false;
+        uint16_t code = 0;
+    };
+
+    void note(std::string_view what) {
+        uint64_t n = 0;
+        if (core_->log_websocket.allow(n))
+            lg.warn(what, {{"route", route_.label}, {"client", address_}, {"occurrences", n}});
+    }
+
+    void on_accept(error_code ec) {
+        if (ec) {
+            lg.debug("websocket handshake failed", {{"client", address_}, {"error", ec.message()}});
+            return close_now(close_code::abnormal);
+        }
+        open_ = opened_ = true;
+        route_.connections->add(1);
+        if (early_close_) queue_.push_back(std::move(*early_close_));  // closed during the handshake
+        write_next();
+        read();
+    }
+
+    void read() {
+        ws_->async_read(in_, [self = this->shared_from_this()](error_code ec, size_t) { self->on_read(ec); });
+    }
+
+    void on_read(error_code ec) {
+        if (ec) return finish(code_for(ec));
+        if (!ws_->got_text()) {
+            in_.consume(in_.size());
+            note("binary websocket message; connection closed");
+            close_with(close_code::unsupported_data, "text messages only");
+            return read();  // the client's close frame ends the loop
+        }
+        std::string text = beast::buffers_to_string(in_.data());
+        in_.consume(in_.size());
+        route_.received->inc();
+        if (handlers_.on_message && !closing_) {
+            try {
+                handlers_.on_message(std::move(text));
+            } catch (const std::exception& e) {
+                lg.error("websocket message handler threw; connection closed",
+                         {{"route", route_.label}, {"error", e.what()}});
+                close_with(close_code::internal_error, "internal error");
+            }
+        }
+        if (!finished_) read();
+    }
+
+    // The close code the connection ended with, from the read loop's error.
+    uint16_t code_for(error_code ec) const {
+        if (ec == websocket::error::closed) {
+            if (close_code_) return close_code_;  // ours, answered
+            const auto code = ws_->reason().code;
+            return code ? static_cast<uint16_t>(code) : close_code::no_status;
+        }
+        // Beast sent the close frame for these itself.
+        if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow)
+            return close_code::too_big;
+        if (ec == websocket::error::bad_frame_payload) return close_code::invalid_payload;
+        if (ec == websocket::condition::protocol_violation) return close_code::protocol_error;
+        return close_code_ ? close_code_ : close_code::abnormal;
+    }
+
+    void write_next() {
+        if (writing_ || queue_.empty() || !open_ || finished_) return;
+        writing_ = true;
+        Out& out = queue_.front();
+        if (out.close) {
+            const websocket::close_reason reason(static_cast<websocket::close_code>(out.code), out.text);
+            queue_.clear();  // nothing goes out after the close frame
+            ws_->async_close(reason,
+                             [self = this->shared_from_this()](error_code ec) {
+                                 self->writing_ = false;
+                                 if (ec) self->close_now(self->close_code_);
+                                 // else: the read loop gets error::closed and finishes
+                             });
+            return;
+        }
+        ws_->text(true);
+        ws_->async_write(asio::buffer(out.text), [self = this->shared_from_this()](error_code ec, size_t) {
+            self->writing_ = false;
+            if (ec) return self->close_now(self->close_code_ ? self->close_code_ : close_code::abnormal);
+            self->route_.sent->inc();
+            if (!self->queue_.empty()) self->queue_.pop_front();
+            self->write_next();
+        });
+    }
+
+    // Ends the connection at once (no closing handshake).
+    void close_now(uint16_t code) {
+        if (finished_) return;
+        if (!close_code_) close_code_ = code;
+        error_code ec;
+        if (ws_) beast::get_lowest_layer(*ws_).close(ec);
+        finish(close_code_);
+    }
+
+    void finish(uint16_t code) {
+        if (finished_) return;
+        auto self = this->shared_from_this();  // erase() below may drop the owning reference
+        finished_ = true;
+        open_ = false;
+        deadline = Clock::time_point::max();
+        handle_->mark_closing();
+        queue_.clear();
+        error_code ec;
+        if (ws_) beast::get_lowest_layer(*ws_).close(ec);
+        worker_.sessions.erase(this);
+        if (handlers_.on_close) {
+            try {
+                handlers_.on_close(code);
+            } catch (const std::exception& e) {
+                lg.error("websocket close handler threw", {{"route", route_.label}, {"error", e.what()}});
+            }
+        }
+        handlers_ = {};
+    }
+
+    std::shared_ptr<Core> core_;
+    Worker& worker_;
+    const WsRoute& route_;
+    std::string address_;
+    std::shared_ptr<WsHandle> handle_;
+    std::optional<websocket::stream<Stream>> ws_;
+    http::request<http::string_body> upgrade_;
+    WebSocketHandlers handlers_;
+    beast::flat_buffer in_;
+    std::deque<Out> queue_;
+    std::optional<Out> early_close_;  // close_with() before the handshake completed
+    bool attached_ = false;
+    bool open_ = false;    // handshake done, not finished
+    bool opened_ = false;  // counted in the route's gauge
+    bool writing_ = false;
+    bool closing_ = false;
+    bool finished_ = false;
+    uint16_t close_code_ = 0;  // the code this side closed with
+    bool peer_closed_ = false;  // the client's close frame arrived
+    uint16_t peer_code_ = 0;    // and carried this code
+};
+
 // ---------------------------------------------------------------- the session
 
 template <class Stream>
@@ -377,7 +688,9 @@ public:
           address_(std::move(address)),
           client_port_(port) {}
 
-    ~Session() override { core_->connection_closed(address_); }
+    ~Session() override {
+        if (!handed_over_) core_->connection_closed(address_);
+    }
 
     void run() override {
         worker_.sessions.emplace(this, this->shared_from_this());
@@ -587,10 +900,9 @@ private:
         keep_alive_ = req.keep_alive();
         http10_ = req.version() == 10;
 
-        // (A WebSocket upgrade for /chat/ and /app/ will branch off here: the
-        // parsed request and std::move(stream_) go to a websocket session.)
         const Target target = split_target(req.target());
         std::string path = percent_decode(target.path, false);
+        if (const WsRoute* ws = core_->find_ws(path)) return upgrade(*ws, target, std::move(path));
         const Channel* ch = core_->find(path);
         if (!ch) {
             stats_ = &core_->unknown;
@@ -616,19 +928,7 @@ private:
             }
         }
 
-        Request request;
-        request.method = std::string(method);
-        request.target = std::string(req.target());
-        request.path = std::move(path);
-        request.channel = ch->name;
-        request.query = parse_query(target.query);
-        request.headers.reserve(8);
-        for (const auto& f : req) request.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-        request.body = std::move(req.body());
-        request.client_address = address_;
-        request.client_port = client_port_;
-        request.tls = kTls;
-        request.http_version = req.version();
+        Request request = make_request(req, target, std::move(path), ch->name);
         parser_.reset();
 
         const uint64_t id = core_->next_request_id.fetch_add(1, std::memory_order_relaxed);
@@ -655,6 +955,65 @@ private:
             inline_.reset();
             on_response(id, std::move(r), inline_dropped_);
         }
+    }
+
+    Request make_request(http::request<http::string_body>& req, const Target& target, std::string path,
+                         const std::string& channel) {
+        Request request;
+        request.method = std::string(req.method_string());
+        request.target = std::string(req.target());
+        request.path = std::move(path);
+        request.channel = channel;
+        request.query = parse_query(target.query);
+        request.headers.reserve(8);
+        for (const auto& f : req) request.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+        request.body = std::move(req.body());
+        request.client_address = address_;
+        request.client_port = client_port_;
+        request.tls = kTls;
+        request.http_version = req.version();
+        return request;
+    }
+
+    // A request under a WebSocket route: a GET upgrade the route accepts becomes a
+    // WebSocket session, which takes the connection over; anything else is answered here.
+    void upgrade(const WsRoute& route, const Target& target, std::string path) {
+        auto& req = parser_->get();
+        stats_ = &core_->unknown;
+        if (req.method() != http::verb::get) {
+            Response r = Response::error(405, "method not allowed");
+            r.headers.push_back({"Allow", "GET"});
+            return write_response(std::move(r));
+        }
+        if (!websocket::is_upgrade(req)) {
+            Response r = Response::error(426, "websocket upgrade required");
+            r.headers.push_back({"Upgrade", "websocket"});
+            return write_response(std::move(r));
+        }
+        if (shutting_down_ || core_->stopping.load(std::memory_order_acquire))
+            return fail(503, "shutting down", nullptr);
+        Request request = make_request(req, target, std::move(path), route.label);
+        auto ws = std::make_shared<WsSession<Stream>>(core_, worker_, route, address_);
+        std::optional<WebSocketHandlers> handlers;
+        try {
+            handlers = route.route.accept(request, ws->handle());
+        } catch (const std::exception& e) {
+            uint64_t n = 0;
+            if (core_->log_handler.allow(n))
+                lg.error("websocket accept threw; refused", {{"route", route.label}, {"error", e.what()}, {"occurrences", n}});
+        }
+        if (!handlers) return write_response(Response::error(403, "forbidden"));
+
+        // Hand the connection over: from here on the WebSocket session owns it (and its
+        // place in the connection counts); this session ends without touching it.
+        auto self = this->shared_from_this();
+        ws->attach(std::move(stream_), parser_->release(), std::move(*handlers));
+        parser_.reset();
+        handed_over_ = true;
+        state_ = State::closed;
+        deadline = Clock::time_point::max();
+        worker_.sessions.erase(this);
+        ws->run();
     }
 
     void handler_failed(const Channel& ch, PendingExchange& exchange, const char* what) {
@@ -813,6 +1172,7 @@ private:
     uint16_t client_port_;
 
     State state_ = State::idle;
+    bool handed_over_ = false;  // the connection went to a WebSocket session
     bool first_request_ = true;
     bool keep_alive_ = true;
     bool http10_ = false;
@@ -973,6 +1333,38 @@ void EdgeServer::add_channel(ChannelRoute route) {
     }
     ch->stats = std::make_unique<ChannelStats>(impl_->core->registry, ch->name);
     impl_->core->channels.emplace(ch->name, std::move(ch));
+}
+
+void EdgeServer::add_websocket(WebSocketRoute route) {
+    if (impl_->started) throw std::logic_error("edge: add_websocket() after start()");
+    const std::string& p = route.prefix;
+    const std::string_view inner = p.size() >= 3 ? std::string_view(p).substr(1, p.size() - 2) : std::string_view();
+    const bool valid = p.size() >= 3 && p.front() == '/' && p.back() == '/' && inner.size() <= 63 &&
+                       std::all_of(inner.begin(), inner.end(), [](char c) {
+                           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+                       });
+    if (!valid)
+        throw std::invalid_argument("edge: invalid websocket prefix '" + p + "' (expected /[a-z0-9_-]{1,63}/)");
+    if (p == kWebhooks) throw std::invalid_argument("edge: websocket prefix '" + p + "' is the webhooks' prefix");
+    for (const auto& r : impl_->core->ws_routes)
+        if (r->route.prefix == p) throw std::invalid_argument("edge: websocket prefix '" + p + "' registered twice");
+    if (!route.accept) throw std::invalid_argument("edge: websocket prefix '" + p + "' has no accept function");
+    if (route.max_message_bytes == 0 || route.max_queued_messages == 0 || route.idle_timeout.count() <= 0)
+        throw std::invalid_argument("edge: websocket prefix '" + p + "': limits must be > 0");
+
+    auto r = std::make_unique<WsRoute>();
+    r->label = std::string(inner);
+    metrics::Registry& reg = impl_->core->registry;
+    r->connections = &reg.gauge("omnibus_edge_websocket_connections", "Open WebSocket connections, by route.",
+                                {{"route", r->label}});
+    r->received = &reg.counter("omnibus_edge_websocket_messages_total",
+                               "WebSocket messages received from and sent to clients, by route and direction.",
+                               {{"route", r->label}, {"direction", "in"}});
+    r->sent = &reg.counter("omnibus_edge_websocket_messages_total",
+                           "WebSocket messages received from and sent to clients, by route and direction.",
+                           {{"route", r->label}, {"direction", "out"}});
+    r->route = std::move(route);
+    impl_->core->ws_routes.push_back(std::move(r));
 }
 
 void EdgeServer::start() {

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "edge/request.h"
+#include "edge/websocket.h"
 
 namespace omnibus::metrics {
 class Registry;
@@ -103,6 +104,11 @@ public:
     // Before start(). Throws std::invalid_argument (bad or duplicate channel
     // name, no method, no handler) or std::logic_error (after start()).
     void add_channel(ChannelRoute route);
+
+    // Before start(): serves WebSocket connections under route.prefix (websocket.h).
+    // Throws std::invalid_argument (bad or duplicate prefix, no accept function, a zero
+    // limit) or std::logic_error (after start()).
+    void add_websocket(WebSocketRoute route);
 
     // Loads the TLS files, binds, listens and starts the workers. Throws
     // std::runtime_error with the address and the reason when it cannot

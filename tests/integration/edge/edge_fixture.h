@@ -31,6 +31,15 @@ inline edge::EdgeSettings test_settings() {
     return s;
 }
 
+// test_settings() serving TLS with a fresh self-signed certificate kept in `dir`.
+inline edge::EdgeSettings tls_test_settings(TempDir& dir) {
+    edge::EdgeSettings s = test_settings();
+    s.cert_file = dir.file("cert.pem");
+    s.key_file = dir.file("key.pem");
+    write_self_signed_cert(s.cert_file, s.key_file);
+    return s;
+}
+
 // A handler answering 200 with {"ok":true} at once.
 inline edge::Handler ok_handler() {
     return [](edge::Request, edge::Responder r) { r.respond(200, "{\"ok\":true}"); };

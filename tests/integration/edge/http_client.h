@@ -132,7 +132,7 @@ public:
                 if (!fill(deadline)) return std::nullopt;
             r.body = buf_.substr(0, n);
             buf_.erase(0, n);
-        } else if (r.status != 100 && r.status != 204 && r.status != 304) {
+        } else if (r.status != 100 && r.status != 101 && r.status != 204 && r.status != 304) {
             while (fill(deadline)) {
             }
             r.body = std::move(buf_);
@@ -151,6 +151,15 @@ public:
     }
     bool closed() const { return closed_; }
     const std::string& pending() const { return buf_; }
+
+    // Exactly n bytes (after what read_response() left), or nullopt on close or timeout.
+    std::optional<std::string> read_exact(size_t n, std::chrono::steady_clock::time_point deadline) {
+        while (buf_.size() < n)
+            if (!fill(deadline)) return std::nullopt;
+        std::string out = buf_.substr(0, n);
+        buf_.erase(0, n);
+        return out;
+    }
 
 private:
     // Reads more bytes; false on close, error or deadline.

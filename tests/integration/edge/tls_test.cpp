@@ -12,11 +12,7 @@ using Catch::Matchers::Contains;
 
 TEST_CASE("with a certificate the edge speaks HTTPS, keep-alive included") {
     TempDir dir;
-    const std::string cert = dir.file("cert.pem"), key = dir.file("key.pem");
-    write_self_signed_cert(cert, key);
-    auto s = test_settings();
-    s.cert_file = cert;
-    s.key_file = key;
+    const auto s = tls_test_settings(dir);
     std::atomic<bool> saw_tls{false};
     Edge e({{"wa",
              {"POST"},
@@ -59,11 +55,7 @@ TEST_CASE("an HTTPS request from curl, when curl is installed") {
         return;
     }
     TempDir dir;
-    const std::string cert = dir.file("cert.pem"), key = dir.file("key.pem");
-    write_self_signed_cert(cert, key);
-    auto s = test_settings();
-    s.cert_file = cert;
-    s.key_file = key;
+    const auto s = tls_test_settings(dir);
     Edge e({{"wa",
              {"GET"},
              [](edge::Request req, edge::Responder r) {
