@@ -470,23 +470,24 @@ public:
     void run() override {
         worker_.sessions.emplace(this, this->shared_from_this());
         if (core_->stopping.load(std::memory_order_acquire)) return close_now(close_code::going_away);
-        const auto& s = core_->settings;
-        websocket::stream_base::timeout t;
-        t.handshake_timeout = s.header_timeout;
-        t.idle_timeout = route_.route.idle_timeout;
-        t.keep_alive_pings = true;
-        ws_->set_option(t);
+        // Timeouts are the sweep's, as for HTTP (Beast's own websocket timeouts are off: with
+        // Boost 1.74 a read they resume after a timed-out close trips an assertion, Beast
+        // issue 2264): the handshake gets header_timeout, an open connection is pinged after
+        // half of idle_timeout without a frame from the client and closed after all of it,
+        // a closing handshake gets write_timeout (ours) or header_timeout (the client's).
+        expect_within(core_->settings.header_timeout);
         ws_->read_message_max(route_.route.max_message_bytes);
         ws_->set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, "omnibus"); }));
-        // Beast answers a client's close frame and then waits for the client to close the
-        // TCP connection, without a time limit: the closing handshake gets header_timeout.
+        // Every frame from the client counts as activity (pongs included). Beast answers a
+        // client's close frame and then waits for the TCP close without a limit of its own.
         ws_->control_callback([this](websocket::frame_type kind, beast::string_view) {
+            last_rx_ = Clock::now();
             if (kind != websocket::frame_type::close || peer_closed_) return;
             peer_closed_ = true;
             const auto code = ws_->reason().code;
             peer_code_ = code ? static_cast<uint16_t>(code) : close_code::no_status;
-            if (!closing_) deadline = Clock::now() + core_->settings.header_timeout;
+            if (!closing_) expect_within(core_->settings.header_timeout);
         });
         ws_->async_accept(upgrade_, [self = this->shared_from_this()](error_code ec) { self->on_accept(ec); });
     }
@@ -497,8 +498,27 @@ public:
 
     void begin_shutdown() override { close_with(close_code::going_away, "server stopping"); }
     void expire() override { close_now(close_code::going_away); }
+
     void deadline_passed() override {
-        close_now(close_code_ ? close_code_ : peer_closed_ ? peer_code_ : close_code::abnormal);
+        // The handshake, or a closing handshake, did not finish in time.
+        if (!open_ || closing_ || peer_closed_)
+            return close_now(close_code_ ? close_code_ : peer_closed_ ? peer_code_ : close_code::abnormal);
+        const auto now = Clock::now();
+        const auto idle = route_.route.idle_timeout;
+        if (now - last_rx_ >= idle) {
+            note("websocket client silent for idle_timeout; connection closed");
+            return close_now(close_code::abnormal);
+        }
+        if (now - last_rx_ >= idle / 2) {
+            if (ping_at_ < last_rx_) {  // none since the client was last heard
+                ping_at_ = now;
+                queue_.push_back(Out{{}, Out::ping, 0});
+                write_next();
+            }
+            deadline = last_rx_ + idle;
+        } else {
+            deadline = last_rx_ + idle / 2;
+        }
     }
 
     void enqueue(std::string text) override {
@@ -507,7 +527,7 @@ public:
             note("outbound queue full; connection closed");
             return close_with(close_code::policy_violation, "send queue full");
         }
-        queue_.push_back(Out{std::move(text), false, 0});
+        queue_.push_back(Out{std::move(text), Out::message, 0});
         write_next();
     }
 
@@ -520,7 +540,7 @@ public:
         handle_->mark_closing();
         if (reason.size() > 123) reason.resize(123);
         deadline = Clock::now() + core_->settings.write_timeout;
-        Out close{std::move(reason), true, code};
+        Out close{std::move(reason), Out::close, code};
         if (!open_) {  // the handshake's completion sends it
             early_close_ = std::move(close);
             return;
@@ -531,10 +551,12 @@ public:
 
 private:
     struct Out {
-        std::string text;
-        bool close = false;
-        uint16_t code = 0;
+        std::string text;  // a message, or the close frame's reason
+        enum Kind { message, ping, close } kind = message;
+        uint16_t code = 0;  // of a close frame
     };
+
+    void expect_within(Clock::duration d) { deadline = Clock::now() + d; }
 
     void note(std::string_view what) {
         uint64_t n = 0;
@@ -549,6 +571,8 @@ private:
         }
         open_ = opened_ = true;
         route_.connections->add(1);
+        last_rx_ = Clock::now();
+        if (!closing_) deadline = last_rx_ + route_.route.idle_timeout / 2;
         if (early_close_) queue_.push_back(std::move(*early_close_));  // closed during the handshake
         write_next();
         read();
@@ -558,16 +582,23 @@ private:
         ws_->async_read(in_, [self = this->shared_from_this()](error_code ec, size_t) { self->on_read(ec); });
     }
 
+    // Once this side is closing, no read is started again: Beast's close operation reads
+    // (and drops) what still comes until the client's close frame, and its completion ends
+    // the session. (A read started meanwhile would wait for the close's read lock.)
     void on_read(error_code ec) {
         if (ec) return finish(code_for(ec));
+        if (closing_) {
+            in_.consume(in_.size());
+            return;
+        }
         if (!ws_->got_text()) {
             in_.consume(in_.size());
             note("binary websocket message; connection closed");
-            close_with(close_code::unsupported_data, "text messages only");
-            return read();  // the client's close frame ends the loop
+            return close_with(close_code::unsupported_data, "text messages only");
         }
         std::string text = beast::buffers_to_string(in_.data());
         in_.consume(in_.size());
+        last_rx_ = Clock::now();
         route_.received->inc();
         if (handlers_.on_message && !closing_) {
             try {
@@ -578,7 +609,7 @@ private:
                 close_with(close_code::internal_error, "internal error");
             }
         }
-        if (!finished_) read();
+        if (!finished_ && !closing_) read();
     }
 
     // The close code the connection ended with, from the read loop's error.
@@ -600,14 +631,23 @@ private:
         if (writing_ || queue_.empty() || !open_ || finished_) return;
         writing_ = true;
         Out& out = queue_.front();
-        if (out.close) {
+        if (out.kind == Out::ping) {
+            ws_->async_ping({}, [self = this->shared_from_this()](error_code ec) {
+                self->writing_ = false;
+                if (ec) return self->close_now(self->close_code_ ? self->close_code_ : close_code::abnormal);
+                if (!self->queue_.empty()) self->queue_.pop_front();
+                self->write_next();
+            });
+            return;
+        }
+        if (out.kind == Out::close) {
             const websocket::close_reason reason(static_cast<websocket::close_code>(out.code), out.text);
             queue_.clear();  // nothing goes out after the close frame
             ws_->async_close(reason,
                              [self = this->shared_from_this()](error_code ec) {
                                  self->writing_ = false;
-                                 if (ec) self->close_now(self->close_code_);
-                                 // else: the read loop gets error::closed and finishes
+                                 if (ec) return self->close_now(self->close_code_);
+                                 self->finish(self->close_code_);  // the client answered
                              });
             return;
         }
@@ -669,6 +709,8 @@ private:
     bool closing_ = false;
     bool finished_ = false;
     uint16_t close_code_ = 0;  // the code this side closed with
+    Clock::time_point last_rx_{};  // the client's last frame (or the handshake)
+    Clock::time_point ping_at_{};  // our last ping
     bool peer_closed_ = false;  // the client's close frame arrived
     uint16_t peer_code_ = 0;    // and carried this code
 };
@@ -1391,8 +1433,9 @@ void EdgeServer::start() {
 
     unsigned threads = s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency());
     // The sweep's tick: a quarter of the shortest timeout, within [10 ms, 250 ms].
-    const auto shortest =
-        std::min({s.header_timeout, s.body_timeout, s.idle_timeout, s.request_timeout, s.write_timeout});
+    auto shortest = std::min({s.header_timeout, s.body_timeout, s.idle_timeout, s.request_timeout, s.write_timeout});
+    for (const auto& r : im.core->ws_routes)  // a WebSocket route pings at half its idle timeout
+        shortest = std::min(shortest, r->route.idle_timeout / 2);
     const auto tick = std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(10),
                                                             std::chrono::milliseconds(250));
     for (unsigned i = 0; i < threads; ++i) im.workers.push_back(std::make_unique<Worker>(tick));
