@@ -432,10 +432,15 @@ private:
 };
 
 // A connection after its upgrade: the WebSocket handshake, then a read loop handing text
-// messages to the route's handler, and a queue of outbound messages written one at a time.
-// Beast keeps the handshake and idle timeouts (pinging an idle client); the session's own
-// deadline bounds the closing handshake. It takes over the HTTP session's connection,
-// counted in the Core until the session is destroyed.
+// messages to the route's handler, and a queue of outbound frames (messages, pings, the
+// close) written one at a time. It takes over the HTTP session's connection, counted in the
+// Core until the session is destroyed.
+//
+// Timeouts are the sweep's, as for HTTP (Beast's own websocket timeouts are off: with Boost
+// 1.74 a read they resume after a timed-out close trips an assertion, Beast issue 2264): the
+// handshake gets header_timeout, an open connection is pinged after half of idle_timeout
+// without a frame from the client and closed after all of it, a closing handshake gets
+// write_timeout (ours) or header_timeout (the client's).
 template <class Stream>
 class WsSession final : public SessionBase, public WsControl, public std::enable_shared_from_this<WsSession<Stream>> {
 public:
@@ -470,11 +475,6 @@ public:
     void run() override {
         worker_.sessions.emplace(this, this->shared_from_this());
         if (core_->stopping.load(std::memory_order_acquire)) return close_now(close_code::going_away);
-        // Timeouts are the sweep's, as for HTTP (Beast's own websocket timeouts are off: with
-        // Boost 1.74 a read they resume after a timed-out close trips an assertion, Beast
-        // issue 2264): the handshake gets header_timeout, an open connection is pinged after
-        // half of idle_timeout without a frame from the client and closed after all of it,
-        // a closing handshake gets write_timeout (ours) or header_timeout (the client's).
         expect_within(core_->settings.header_timeout);
         ws_->read_message_max(route_.route.max_message_bytes);
         ws_->set_option(websocket::stream_base::decorator(
@@ -540,12 +540,7 @@ public:
         handle_->mark_closing();
         if (reason.size() > 123) reason.resize(123);
         deadline = Clock::now() + core_->settings.write_timeout;
-        Out close{std::move(reason), Out::close, code};
-        if (!open_) {  // the handshake's completion sends it
-            early_close_ = std::move(close);
-            return;
-        }
-        queue_.push_back(std::move(close));
+        queue_.push_back(Out{std::move(reason), Out::close, code});  // during the handshake: sent once it is done
         write_next();
     }
 
@@ -573,7 +568,6 @@ private:
         route_.connections->add(1);
         last_rx_ = Clock::now();
         if (!closing_) deadline = last_rx_ + route_.route.idle_timeout / 2;
-        if (early_close_) queue_.push_back(std::move(*early_close_));  // closed during the handshake
         write_next();
         read();
     }
@@ -600,7 +594,7 @@ private:
         in_.consume(in_.size());
         last_rx_ = Clock::now();
         route_.received->inc();
-        if (handlers_.on_message && !closing_) {
+        if (handlers_.on_message) {
             try {
                 handlers_.on_message(std::move(text));
             } catch (const std::exception& e) {
@@ -632,12 +626,7 @@ private:
         writing_ = true;
         Out& out = queue_.front();
         if (out.kind == Out::ping) {
-            ws_->async_ping({}, [self = this->shared_from_this()](error_code ec) {
-                self->writing_ = false;
-                if (ec) return self->close_now(self->close_code_ ? self->close_code_ : close_code::abnormal);
-                if (!self->queue_.empty()) self->queue_.pop_front();
-                self->write_next();
-            });
+            ws_->async_ping({}, [self = this->shared_from_this()](error_code ec) { self->on_written(ec, false); });
             return;
         }
         if (out.kind == Out::close) {
@@ -652,21 +641,22 @@ private:
             return;
         }
         ws_->text(true);
-        ws_->async_write(asio::buffer(out.text), [self = this->shared_from_this()](error_code ec, size_t) {
-            self->writing_ = false;
-            if (ec) return self->close_now(self->close_code_ ? self->close_code_ : close_code::abnormal);
-            self->route_.sent->inc();
-            if (!self->queue_.empty()) self->queue_.pop_front();
-            self->write_next();
-        });
+        ws_->async_write(asio::buffer(out.text),
+                         [self = this->shared_from_this()](error_code ec, size_t) { self->on_written(ec, true); });
+    }
+
+    // A message or a ping went out (or could not).
+    void on_written(error_code ec, bool message) {
+        writing_ = false;
+        if (ec) return close_now(close_code_ ? close_code_ : close_code::abnormal);
+        if (message) route_.sent->inc();
+        if (!queue_.empty()) queue_.pop_front();
+        write_next();
     }
 
     // Ends the connection at once (no closing handshake).
     void close_now(uint16_t code) {
-        if (finished_) return;
         if (!close_code_) close_code_ = code;
-        error_code ec;
-        if (ws_) beast::get_lowest_layer(*ws_).close(ec);
         finish(close_code_);
     }
 
@@ -701,7 +691,6 @@ private:
     WebSocketHandlers handlers_;
     beast::flat_buffer in_;
     std::deque<Out> queue_;
-    std::optional<Out> early_close_;  // close_with() before the handshake completed
     bool attached_ = false;
     bool open_ = false;    // handshake done, not finished
     bool opened_ = false;  // counted in the route's gauge
