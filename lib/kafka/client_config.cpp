@@ -75,13 +75,13 @@ const std::vector<ReservedProperty>& reserved_properties() {
         {"enable.idempotence", "always true"},
         {"acks", "always all"},
         {"request.required.acks", "always all"},
-        {"transactional.id", "transactions are not used"},
+        {"transactional.id", "set per stage and instance when pipeline.transactions is on"},
         {"message.timeout.ms", "set from kafka.message_timeout"},
         {"delivery.timeout.ms", "set from kafka.message_timeout"},
         {"linger.ms", "set from kafka.linger_ms"},
         {"queue.buffering.max.ms", "set from kafka.linger_ms"},
         {"enable.auto.offset.store", "always false: offsets are stored after the handler is done"},
-        {"enable.auto.commit", "always true: stored offsets are committed in the background"},
+        {"enable.auto.commit", "true: stored offsets are committed in the background (false with transactions)"},
         {"auto.commit.interval.ms", "set from kafka.commit_interval"},
         {"partition.assignment.strategy", "always cooperative-sticky"},
         {"session.timeout.ms", "set from kafka.session_timeout"},
@@ -90,24 +90,25 @@ const std::vector<ReservedProperty>& reserved_properties() {
     return all;
 }
 
-Properties producer_properties(const KafkaSettings& s) {
+Properties producer_properties(const KafkaSettings& s, const std::string& transactional_id) {
     Properties defaults = common_defaults(s);
     // Topics are created by ensure_topics() with the configured partitions, never by
     // producing to them. (Consumers default to false already. The mock cluster only speaks
     // Metadata < v4, where the flag cannot be sent: librdkafka warns on every metadata
     // request if it is set, so the embedded mode leaves it alone.)
     if (!s.embedded) defaults["allow.auto.create.topics"] = Secret("false");
-    return merge(s, std::move(defaults),
-                 {
-                     {"bootstrap.servers", Secret(s.brokers)},
-                     {"enable.idempotence", Secret("true")},
-                     {"acks", Secret("all")},
-                     {"linger.ms", Secret(fractional_ms(s.linger))},
-                     {"message.timeout.ms", Secret(ms(s.message_timeout))},
-                 });
+    Properties enforced{
+        {"bootstrap.servers", Secret(s.brokers)},
+        {"enable.idempotence", Secret("true")},
+        {"acks", Secret("all")},
+        {"linger.ms", Secret(fractional_ms(s.linger))},
+        {"message.timeout.ms", Secret(ms(s.message_timeout))},
+    };
+    if (!transactional_id.empty()) enforced["transactional.id"] = Secret(transactional_id);
+    return merge(s, std::move(defaults), enforced);
 }
 
-Properties consumer_properties(const KafkaSettings& s, const std::string& group_id) {
+Properties consumer_properties(const KafkaSettings& s, const std::string& group_id, bool transactional) {
     Properties defaults = common_defaults(s);
     defaults["auto.offset.reset"] = Secret("earliest");
     return merge(s, std::move(defaults),
@@ -116,7 +117,7 @@ Properties consumer_properties(const KafkaSettings& s, const std::string& group_
                      {"group.id", Secret(group_id)},
                      {"partition.assignment.strategy", Secret("cooperative-sticky")},
                      {"enable.auto.offset.store", Secret("false")},
-                     {"enable.auto.commit", Secret("true")},
+                     {"enable.auto.commit", Secret(transactional ? "false" : "true")},
                      {"auto.commit.interval.ms", Secret(ms(s.commit_interval))},
                      {"session.timeout.ms", Secret(ms(s.session_timeout))},
                      {"heartbeat.interval.ms", Secret(ms(s.heartbeat_interval))},

@@ -38,8 +38,10 @@ const std::vector<ReservedProperty>& reserved_properties();
 // The full property sets of the three kinds of client. The user's `client` map is applied
 // over the layer's defaults (reconnect backoff, auto.offset.reset, ...) and under the
 // enforced properties. Throw ConfigError when `client` names a reserved property.
-Properties producer_properties(const KafkaSettings& s);
-Properties consumer_properties(const KafkaSettings& s, const std::string& group_id);
+// A transactional_id makes a transactional producer (transactional.id); a transactional
+// consumer commits only through its producer's transactions (enable.auto.commit=false).
+Properties producer_properties(const KafkaSettings& s, const std::string& transactional_id = {});
+Properties consumer_properties(const KafkaSettings& s, const std::string& group_id, bool transactional = false);
 Properties admin_properties(const KafkaSettings& s);
 
 // Checks a kafka.client map: reserved names, unknown property names and values librdkafka

@@ -143,6 +143,9 @@ Consumer::Consumer(const KafkaSettings& settings, ConsumerOptions options, metri
     async_ = static_cast<bool>(options_.async_handler);
     if (async_ && options_.max_in_flight == 0)
         throw std::invalid_argument("kafka consumer: max_in_flight must be at least 1");
+    txn_ = options_.transactional_producer;
+    if (txn_ && (!async_ || !txn_->transactional()))
+        throw std::invalid_argument("kafka consumer: transactions need the asynchronous handler and a transactional producer");
 
     metrics::Labels labels{{"group", options_.group_id}};
     consumed_ = &metrics.counter("omnibus_kafka_consumed_total", "Records handed to a consumer handler", labels);
@@ -156,7 +159,7 @@ Consumer::Consumer(const KafkaSettings& settings, ConsumerOptions options, metri
 
     ctx_->role = "consumer";
     ctx_->owner = this;
-    Properties props = consumer_properties(settings_, options_.group_id);
+    Properties props = consumer_properties(settings_, options_.group_id, txn_ != nullptr);
     ctx_->secrets = detail::secret_values(props);
     detail::ConfPtr conf = detail::make_conf(props);
     rd_kafka_conf_set_rebalance_cb(conf.get(), &Consumer::on_rebalance);
@@ -173,7 +176,7 @@ Consumer::Consumer(const KafkaSettings& settings, ConsumerOptions options, metri
     logger.info("consumer started", {{"client", rd_kafka_name(rk_.get())},
                                      {"group", options_.group_id},
                                      {"brokers", settings_.brokers},
-                                     {"mode", async_ ? "async" : "sync"}});
+                                     {"mode", txn_ ? "transactional" : async_ ? "async" : "sync"}});
 }
 
 Consumer::~Consumer() { stop(); }
@@ -232,11 +235,17 @@ void Consumer::set_assignment(std::vector<TopicPartition> parts) {
 }
 
 void Consumer::run() {
+    if (txn_) begin_transaction();
     while (!stop_.load()) {
         if (async_) {
             apply_completions();
             rewind_abandoned();
             throttle();
+        }
+        if (txn_ && !txn_broken_) {
+            if (txn_must_abort_) end_transaction("a record was abandoned", true);
+            else if (txn_dirty_ && Clock::now() >= txn_due_) end_transaction("interval", false);
+            if (!txn_open_ && !txn_broken_) begin_transaction();
         }
         resume_due();
         if (pauses_changed_) update_pauses();
@@ -334,6 +343,13 @@ void Consumer::handle_async(const rd_kafka_message_t* msg) {
     // partition waiting for a rewind, or rewound already, gets this record again from there.
     // One paused at max_in_flight hands it out: it resumes at p.next, after it.
     if (p.abandoned >= 0 || p.resume_at) return;
+    if (txn_) {
+        // Fetched before the pause of a rollback or a broken transaction took effect.
+        if (txn_broken_ || txn_must_abort_ || !txn_open_) return;
+        if (p.committed < 0) p.committed = msg->offset;  // where this member started it
+        if (!txn_dirty_) txn_due_ = Clock::now() + options_.transaction_interval;
+        txn_dirty_ = true;
+    }
 
     ConsumedRecord rec = to_record(msg);
     consumed_->inc();
@@ -390,7 +406,7 @@ bool Consumer::is_paused(const char* topic, int32_t partition) const {
 }
 
 bool Consumer::wants_pause(const PartitionState& p) const {
-    return throttled_ || p.abandoned >= 0 || p.resume_at.has_value();
+    return throttled_ || txn_broken_ || p.abandoned >= 0 || p.resume_at.has_value();
 }
 
 void Consumer::update_pauses() {
@@ -466,6 +482,10 @@ void Consumer::apply_completions() {
         add_in_flight(-1);
         if (item.outcome != detail::CompletionOutcome::done) {
             abandoned_->inc();
+            if (txn_) {
+                txn_must_abort_ = true;  // the whole transaction goes: see end_transaction
+                continue;
+            }
             if (p.abandoned < 0 || item.offset < p.abandoned) p.abandoned = item.offset;
             pauses_changed_ = true;
         }
@@ -488,7 +508,7 @@ void Consumer::store_offsets(const std::set<TopicPartition>& touched) {
         p.stored = low;
         advance.emplace_back(tp, low);
     }
-    if (advance.empty()) return;
+    if (advance.empty() || txn_) return;  // transactional: sent with the transaction's commit
     detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(advance.size())));
     for (const auto& [tp, offset] : advance)
         rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
@@ -560,7 +580,9 @@ bool Consumer::await_completions(const std::vector<TopicPartition>& parts) {
         std::size_t n = open();
         if (n == 0) break;
         if (Clock::now() >= deadline) {
-            logger.warn("revoking partitions with records still in flight; their completions will be ignored",
+            logger.warn(txn_ ? "records still in flight at the end of a transaction; it is aborted and their "
+                               "completions will be ignored"
+                             : "revoking partitions with records still in flight; their completions will be ignored",
                         {{"group", options_.group_id}, {"partitions", join(parts)}, {"in_flight", n}});
             finished = false;
             break;
@@ -627,7 +649,12 @@ void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
             if (std::find(changed.begin(), changed.end(), tp) == changed.end()) changed.push_back(tp);
     }
 
-    if (async_) {
+    if (txn_) {
+        // The transaction spans every partition: all their work ends with it, then the owner
+        // lets these go (its checkpoints then match what was committed).
+        if (!txn_broken_ && txn_open_) end_transaction(lost ? "partitions lost" : "revoke", lost);
+        call_hook(options_.on_revoked, changed, "on_revoked");
+    } else if (async_) {
         // The owner first: it finishes or abandons the work of these partitions.
         call_hook(options_.on_revoked, changed, "on_revoked");
         if (!lost) {
@@ -658,7 +685,95 @@ void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
                     {{"group", options_.group_id}, {"partitions", join(changed)}});
 }
 
+std::vector<TopicPartition> Consumer::all_partitions() const {
+    std::vector<TopicPartition> out;
+    out.reserve(parts_.size());
+    for (const auto& [tp, p] : parts_) out.push_back(tp);
+    return out;
+}
+
+void Consumer::begin_transaction() {
+    std::string error = txn_->begin_transaction();
+    if (error.empty()) {
+        txn_open_ = true;
+        return;
+    }
+    logger.error("cannot begin a transaction; consuming stops", {{"group", options_.group_id}, {"error", error}});
+    txn_broken_ = true;
+    ctx_->fatal.store(true);
+    pauses_changed_ = true;
+}
+
+bool Consumer::end_transaction(const char* why, bool abort) {
+    // Nothing new is handed out meanwhile: this thread does not poll until it is done.
+    std::vector<TopicPartition> parts = all_partitions();
+    if (!abort && !await_completions(parts)) abort = true;  // unfinished work cannot be committed
+    if (txn_must_abort_) abort = true;
+    TxnResult result;
+    if (abort) {
+        // The abort fails what is still queued; the owner's callbacks for it run before its
+        // state is rolled back.
+        result = txn_->abort_transaction(settings_.close_timeout, why);
+        await_completions(parts);
+    } else {
+        std::vector<std::pair<TopicPartition, int64_t>> offsets;
+        for (const auto& [tp, p] : parts_)
+            if (p.stored > p.committed) offsets.emplace_back(tp, p.stored);
+        std::unique_ptr<rd_kafka_consumer_group_metadata_t, void (*)(rd_kafka_consumer_group_metadata_t*)> group(
+            rd_kafka_consumer_group_metadata(rk_.get()), rd_kafka_consumer_group_metadata_destroy);
+        result = txn_->commit_transaction(offsets, group.get(), settings_.close_timeout);
+        if (result.outcome == TxnOutcome::committed)
+            for (auto& [tp, p] : parts_)
+                if (p.stored > p.committed) p.committed = p.stored;
+    }
+    txn_open_ = false;
+    txn_dirty_ = false;
+    txn_must_abort_ = false;
+    const bool committed = result.outcome == TxnOutcome::committed;
+    if (result.outcome == TxnOutcome::fatal) {
+        logger.error("transaction failed fatally; consuming stops",
+                     {{"group", options_.group_id}, {"on", why}, {"error", result.error}});
+        txn_broken_ = true;
+        ctx_->fatal.store(true);
+    }
+    if (!committed) roll_back(why);
+    // At once, not at the loop's next turn: the poll that called a rebalance may hand out a
+    // record right after it, and a record needs an open transaction.
+    // Not when stopping: nothing is handed out any more.
+    if (!txn_broken_ && !stop_.load()) begin_transaction();
+    if (txn_broken_) update_pauses();
+    return committed;
+}
+
+void Consumer::roll_back(const char* why) {
+    std::vector<TopicPartition> parts = all_partitions();
+    logger.warn("transaction aborted; partitions handed out again from their last commit",
+                {{"group", options_.group_id}, {"on", why}, {"partitions", join(parts)}});
+    // Pause everything (dropping what librdkafka prefetched), forget the work in flight (its
+    // late completions belong to an old generation), rewind to the last commit.
+    std::vector<TopicPartition> to_pause;
+    for (auto& [tp, p] : parts_) {
+        if (!p.paused) {
+            p.paused = true;
+            ++paused_count_;
+            to_pause.push_back(tp);
+        }
+        if (!p.in_flight.empty()) add_in_flight(-static_cast<long>(p.in_flight.size()));
+        p.in_flight.clear();
+        p.generation = ++generations_;
+        p.abandoned = -1;
+        p.resume_at.reset();
+        p.next = p.committed;
+        p.stored = p.committed;
+    }
+    if (!to_pause.empty()) pause(to_pause);
+    to_rewind_.clear();
+    call_hook(options_.on_aborted, parts, "on_aborted");
+    pauses_changed_ = true;  // resumed (with a seek to p.next) by the loop unless broken
+}
+
 void Consumer::commit_sync(const char* why) {
+    if (txn_) return;  // transactional: offsets are committed only with a transaction
     // rd_kafka_commit(sync) has no time bound; commit through a private queue and wait for
     // the result at most close_timeout. A commit that does not make it only means the next
     // owner re-processes some records (at-least-once).

@@ -76,6 +76,31 @@
 //     are ignored: they never store an offset. Lost partitions: on_revoked, no wait, no commit,
 //     later completions ignored. stop() revokes everything this way (the wait for records in
 //     flight does not count against the close's own kafka.close_timeout).
+//
+// Transactional mode (asynchronous mode with ConsumerOptions::transactional_producer): the
+// handlers produce through that producer, and what they produce becomes visible together with
+// the input offsets it came from, or not at all (consume-transform-produce, exactly once for
+// read_committed readers). Offsets are never stored or committed outside a transaction.
+//   - A transaction is open whenever a record is handed out. Every transaction_interval, when
+//     records were handed out since the last commit, the consumer stops handing out records,
+//     waits for every record in flight (at most kafka.close_timeout), and commits the
+//     transaction with the offsets of what is done.
+//   - Abort: when the commit fails in a way the transaction survives (librdkafka's abortable
+//     errors: a record the broker refused, a lost coordinator, a generation the group moved
+//     past), when a record is abandoned, or when records in flight do not finish in time, the
+//     transaction is aborted: nothing it wrote is visible. on_aborted(partitions) then runs
+//     with every assigned partition, and must put the owner's state back to what it was at the
+//     last commit; every partition is handed out again from its last committed offset (from
+//     where this member started it, when it committed nothing yet). Completions of the
+//     aborted work that still arrive are ignored.
+//   - Revocation: every record in flight (of every partition: the transaction spans them all)
+//     is waited for and the transaction committed first (or aborted, with on_aborted); only
+//     then does on_revoked run, so an owner that writes a checkpoint there writes one that
+//     matches what was committed. Lost partitions: the transaction is aborted, on_aborted runs,
+//     then on_revoked.
+//   - Fatal (the producer was fenced by a newer instance with its transactional id, or its
+//     state is unknown): every partition stays paused and fatal() answers true; the process
+//     must replace the consumer and its producer.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -95,6 +120,7 @@
 #include <vector>
 
 #include "kafka/client_handle.h"
+#include "kafka/producer.h"
 #include "kafka/record.h"
 #include "kafka/settings.h"
 #include "metrics/metrics.h"
@@ -169,6 +195,11 @@ struct ConsumerOptions {
     std::chrono::milliseconds retry_backoff{500};
     // Asynchronous mode: records handed out and neither done nor abandoned, at most (>= 1).
     std::size_t max_in_flight = 1000;
+    // Transactional mode (see the top of this file): a transactional Producer whose
+    // init_transactions() succeeded, used by this consumer only; it must outlive the consumer.
+    Producer* transactional_producer = nullptr;
+    std::chrono::milliseconds transaction_interval{100};
+    PartitionsHook on_aborted;  // transactional mode: put the state of these partitions back
 };
 
 class Consumer {
@@ -214,6 +245,7 @@ private:
         int64_t stored = -1;          // asynchronous: last offset stored, or -1
         std::optional<Clock::time_point> resume_at;  // paused for a retry until then (rewound already)
         bool paused = false;                         // paused in librdkafka by this layer
+        int64_t committed = -1;  // transactional: where the last commit left it (-1: not known yet)
     };
 
     static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -239,6 +271,11 @@ private:
     void forget(const std::vector<TopicPartition>& parts);  // unpaused, dropped from parts_
     void add_in_flight(long delta);
     void commit_sync(const char* why);
+    // Transactional mode: drains, then commits (or aborts and rolls back); false when aborted.
+    bool end_transaction(const char* why, bool abort);
+    void roll_back(const char* why);  // after an abort: on_aborted, every partition rewound
+    void begin_transaction();
+    std::vector<TopicPartition> all_partitions() const;
     bool close_handle();
     void await_first_assignment();  // before close_handle(): see consumer.cpp
     std::string handle_member_id() const;  // member_id() without stop_mu_: the consumer thread's
@@ -248,6 +285,12 @@ private:
     KafkaSettings settings_;
     ConsumerOptions options_;
     bool async_ = false;
+    Producer* txn_ = nullptr;  // transactional mode
+    bool txn_open_ = false;        // consumer thread: a transaction is begun
+    bool txn_dirty_ = false;       // consumer thread: records handed out since the last commit
+    bool txn_must_abort_ = false;  // consumer thread: a record was abandoned
+    bool txn_broken_ = false;      // consumer thread: fatal; nothing is handed out any more
+    Clock::time_point txn_due_{};  // consumer thread: the next commit
     // Outlives rk_. On the heap so that a handle librdkafka cannot destroy safely (see
     // await_first_assignment in consumer.cpp) can be left to the process's exit with it.
     std::shared_ptr<detail::ClientContext> ctx_ = std::make_shared<detail::ClientContext>();

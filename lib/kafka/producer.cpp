@@ -1,6 +1,10 @@
 // Idempotent asynchronous producer with one delivery callback per record (see producer.h).
 #include "kafka/producer.h"
 
+#include <algorithm>
+#include <limits>
+#include <optional>
+
 #include "kafka/client_config.h"
 #include "log/log.h"
 
@@ -11,6 +15,8 @@ constexpr log::Logger logger{"kafka"};
 using Clock = std::chrono::steady_clock;
 // How often the poll thread serves what is left while another thread serves reports.
 constexpr auto kSafetyNet = std::chrono::milliseconds(20);
+// How long an abort may go on past its caller's deadline (see abort_locked).
+constexpr auto kAbortGrace = std::chrono::seconds(30);
 
 }  // namespace
 
@@ -23,11 +29,21 @@ struct Producer::Pending {
     Clock::time_point enqueued;
 };
 
-Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics, metrics::Labels labels)
-    : settings_(settings), metrics_(metrics), queue_depth_(std::make_shared<QueueDepth>()) {
+Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics, metrics::Labels labels,
+                   std::string transactional_id)
+    : settings_(settings),
+      metrics_(metrics),
+      transactional_id_(std::move(transactional_id)),
+      queue_depth_(std::make_shared<QueueDepth>()) {
     ctx_.role = "producer";
     ctx_.owner = this;
-    Properties props = producer_properties(settings_);
+    if (transactional()) {
+        txn_committed_ = &metrics_.counter("omnibus_kafka_transactions_total", "Kafka transactions ended, by outcome",
+                                           {{"outcome", "committed"}});
+        txn_aborted_ = &metrics_.counter("omnibus_kafka_transactions_total", "Kafka transactions ended, by outcome",
+                                         {{"outcome", "aborted"}});
+    }
+    Properties props = producer_properties(settings_, transactional_id_);
     ctx_.secrets = detail::secret_values(props);
     detail::ConfPtr conf = detail::make_conf(props);
     rd_kafka_conf_set_dr_msg_cb(conf.get(), &Producer::on_delivery);
@@ -47,6 +63,12 @@ Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics, me
 }
 
 Producer::~Producer() {
+    if (in_transaction_.load()) {
+        // Left open by its owner (a commit is the owner's job): nothing of it becomes visible.
+        TxnResult r = abort_transaction(settings_.close_timeout, "open when the producer closed");
+        if (r.outcome != TxnOutcome::aborted)
+            logger.warn("producer closing: open transaction not aborted", {{"error", r.error}});
+    }
     serve_deliveries_on_own_thread();
     {
         std::lock_guard lock(gate_->mu);  // waits for a posted serve that is running
@@ -145,6 +167,137 @@ bool Producer::warm_up(const std::vector<std::string>& topics, std::chrono::mill
         return false;
     }
     return true;
+}
+
+namespace {
+
+int ms_left(Clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    return static_cast<int>(std::clamp<long long>(left, 0, std::numeric_limits<int>::max()));
+}
+
+// A transaction call's error, classified: retry it, abort the transaction, or give up.
+enum class TxnAction { retry, abort, fatal };
+TxnAction classify(const rd_kafka_error_t* e, Clock::time_point deadline) {
+    if (rd_kafka_error_is_fatal(e)) return TxnAction::fatal;
+    if (rd_kafka_error_txn_requires_abort(e)) return TxnAction::abort;
+    if (rd_kafka_error_is_retriable(e) && Clock::now() < deadline) return TxnAction::retry;
+    return TxnAction::abort;  // out of time, or anything else: what is uncertain is aborted
+}
+
+}  // namespace
+
+std::string Producer::init_transactions(std::chrono::milliseconds timeout) {
+    if (!transactional()) return "not a transactional producer";
+    std::lock_guard txn(txn_mu_);
+    detail::ErrorPtr e(rd_kafka_init_transactions(rk_.get(), static_cast<int>(timeout.count())));
+    if (!e) {
+        logger.info("transactional producer ready", {{"client", rd_kafka_name(rk_.get())}});
+        return {};
+    }
+    return rd_kafka_error_string(e.get());
+}
+
+std::string Producer::begin_transaction() {
+    std::lock_guard txn(txn_mu_);
+    detail::ErrorPtr e(rd_kafka_begin_transaction(rk_.get()));
+    if (e) return rd_kafka_error_string(e.get());
+    in_transaction_.store(true);
+    return {};
+}
+
+TxnResult Producer::commit_transaction(const std::vector<std::pair<TopicPartition, int64_t>>& offsets,
+                                       const rd_kafka_consumer_group_metadata_t* group,
+                                       std::chrono::milliseconds timeout) {
+    std::lock_guard txn(txn_mu_);
+    const auto deadline = Clock::now() + timeout;
+    if (!in_transaction_.load()) return {TxnOutcome::aborted, "no transaction in progress"};
+    // The records' callbacks run on the serving thread, not inside librdkafka's commit.
+    if (size_t left = flush(std::chrono::milliseconds(ms_left(deadline))); left > 0)
+        return abort_locked(deadline, std::to_string(left) + " records of the transaction unacknowledged");
+    std::unique_lock serve(serve_mu_, std::defer_lock);
+    // Calls `call` until it succeeds (nullopt), retrying what librdkafka calls retriable while
+    // time is left; otherwise the transaction's end. The abort takes serve_mu_ itself.
+    auto attempt = [&](auto&& call, const char* what) -> std::optional<TxnResult> {
+        for (;;) {
+            detail::ErrorPtr e(call());
+            if (!e) return std::nullopt;
+            std::string why = std::string(what) + ": " + rd_kafka_error_string(e.get());
+            switch (classify(e.get(), deadline)) {
+                case TxnAction::retry:
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                    continue;
+                case TxnAction::abort:
+                    serve.unlock();
+                    return abort_locked(deadline, why);
+                case TxnAction::fatal:
+                    in_transaction_.store(false);
+                    ctx_.fatal.store(true);
+                    return TxnResult{TxnOutcome::fatal, why};
+            }
+        }
+    };
+    take_serving(serve);
+    if (!offsets.empty()) {
+        detail::PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+        for (const auto& [tp, offset] : offsets)
+            rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
+        if (auto r = attempt([&] { return rd_kafka_send_offsets_to_transaction(rk_.get(), list.get(), group,
+                                                                                ms_left(deadline)); },
+                             "sending offsets"))
+            return *r;
+    }
+    if (auto r = attempt([&] { return rd_kafka_commit_transaction(rk_.get(), ms_left(deadline)); }, "committing"))
+        return *r;
+    in_transaction_.store(false);
+    txn_committed_->inc();
+    return {TxnOutcome::committed, {}};
+}
+
+void Producer::take_serving(std::unique_lock<std::mutex>& serve) {
+    // The poll thread holds serve_mu_ while it waits for reports and takes it again at once:
+    // it steps aside while serve_wanted_ is up, and the yield ends its current wait.
+    serve_wanted_.fetch_add(1);
+    rd_kafka_queue_yield(main_queue_.get());
+    serve.lock();
+    serve_wanted_.fetch_sub(1);
+}
+
+TxnResult Producer::abort_transaction(std::chrono::milliseconds timeout, std::string why) {
+    std::lock_guard txn(txn_mu_);
+    return abort_locked(Clock::now() + timeout, std::move(why));
+}
+
+TxnResult Producer::abort_locked(Clock::time_point deadline, std::string why) {
+    const auto started = Clock::now();
+    // Queued records are dropped (their callbacks report the purge); those in flight finish.
+    // Both are served on the serving thread before librdkafka's abort, which would serve
+    // them on this one (under serve_mu_, below, should any be left).
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE);
+    flush(std::chrono::milliseconds(ms_left(deadline)));
+    std::unique_lock serve(serve_mu_, std::defer_lock);
+    take_serving(serve);
+    // An abort that runs out of time goes on in the background and is resumed by calling
+    // again (librdkafka): giving up on it would leave the producer unusable, so it gets
+    // kAbortGrace beyond the caller's deadline before it counts as fatal.
+    const auto last = std::max(deadline, started) + kAbortGrace;
+    for (;;) {
+        detail::ErrorPtr e(rd_kafka_abort_transaction(rk_.get(), std::max(ms_left(deadline), 1000)));
+        if (!e) break;
+        if (!rd_kafka_error_is_fatal(e.get()) && rd_kafka_error_is_retriable(e.get()) && Clock::now() < last) {
+            logger.warn("transaction abort still in progress; resuming it", {{"error", rd_kafka_error_string(e.get())}});
+            continue;
+        }
+        in_transaction_.store(false);
+        ctx_.fatal.store(true);
+        return {TxnOutcome::fatal, why + "; the abort failed: " + rd_kafka_error_string(e.get())};
+    }
+    in_transaction_.store(false);
+    txn_aborted_->inc();
+    logger.warn("transaction aborted", {{"client", rd_kafka_name(rk_.get())}, {"reason", why},
+                                        {"took_ms", static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                        Clock::now() - started).count())}});
+    return {TxnOutcome::aborted, why};
 }
 
 void Producer::fail_locally(Pending* p, rd_kafka_resp_err_t err, std::string topic) {
@@ -317,6 +470,10 @@ void Producer::poll_loop() {
             }
             std::unique_lock lock(serve_mu_, std::try_to_lock);
             if (lock) serve(0);
+            continue;
+        }
+        if (serve_wanted_.load() > 0) {  // a transaction call waits for serve_mu_ (take_serving)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
             continue;
         }
         std::lock_guard lock(serve_mu_);

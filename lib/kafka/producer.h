@@ -27,6 +27,17 @@
 // Idempotence is always on and cannot be disabled through kafka.client (see client_config.h):
 // librdkafka retries transient broker errors (NOT_ENOUGH_REPLICAS, leader changes,
 // disconnects) without duplicates or reordering within message_timeout.
+//
+// Transactions (a Producer made with a transactional_id): init_transactions() once, then
+// begin_transaction(), produce, commit_transaction(offsets, group) or abort_transaction(),
+// begin again. A record produced outside a transaction fails locally (its callback reports
+// _STATE). Delivery callbacks still run as records are acknowledged, before the commit: an
+// acknowledged record of a transaction that is then aborted is never seen by read_committed
+// consumers. The three transaction calls block (bounded by their timeout), must be called
+// from one thread at a time, never from a DeliveryCallback, and expect the caller to have
+// waited for the callbacks of the records it produced (the commit waits for stragglers
+// itself, but librdkafka would otherwise serve their callbacks on the calling thread). The
+// kafka::Consumer's transactional mode (consumer.h) is the one caller.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -63,12 +74,25 @@ struct DeliveryResult {
 
 using DeliveryCallback = std::function<void(const DeliveryResult&)>;
 
+// What became of a transaction.
+enum class TxnOutcome {
+    committed,  // its records and offsets are visible (read_committed)
+    aborted,    // none of them are; begin a new one and redo the work from the committed offsets
+    fatal,      // the producer cannot go on (fenced by a newer instance, or unknown state): replace it
+};
+struct TxnResult {
+    TxnOutcome outcome = TxnOutcome::committed;
+    std::string error;  // why, when not committed
+};
+
 class Producer {
 public:
     // Throws ConfigError on bad settings. Metrics are registered in `metrics`, which must
     // outlive the Producer; `labels` tell the queue-depth gauge of a second producer in the
     // same registry apart (the per-topic counters are shared).
-    Producer(const KafkaSettings& settings, metrics::Registry& metrics, metrics::Labels labels = {});
+    // A non-empty `transactional_id` makes a transactional producer (see the top of this file).
+    Producer(const KafkaSettings& settings, metrics::Registry& metrics, metrics::Labels labels = {},
+             std::string transactional_id = {});
     ~Producer();
     Producer(const Producer&) = delete;
     Producer& operator=(const Producer&) = delete;
@@ -105,6 +129,21 @@ public:
     using Post = std::function<bool(std::function<void()>)>;
     void serve_deliveries_on(Post post);
     void serve_deliveries_on_own_thread();
+
+    // Transactions (see the top of this file). init_transactions: "" when the producer is ready,
+    // else why not (a cluster without transactions, a coordinator that did not answer in time:
+    // the caller may try again or go on without transactions, with a non-transactional
+    // Producer). begin_transaction: "" or why not.
+    bool transactional() const { return !transactional_id_.empty(); }
+    std::string init_transactions(std::chrono::milliseconds timeout);
+    std::string begin_transaction();
+    // Sends `offsets` (the next offset to consume, per partition; may be empty) for `group`
+    // with the transaction and commits it. Any error the transaction can survive aborts it
+    // (outcome aborted); a fatal one, or an abort that does not finish in time, is fatal.
+    TxnResult commit_transaction(const std::vector<std::pair<TopicPartition, int64_t>>& offsets,
+                                 const rd_kafka_consumer_group_metadata_t* group, std::chrono::milliseconds timeout);
+    TxnResult abort_transaction(std::chrono::milliseconds timeout, std::string why = "aborted by its owner");
+    bool in_transaction() const { return in_transaction_.load(); }
 
     // Records whose callback has not run yet.
     size_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
@@ -143,9 +182,17 @@ private:
     void poll_loop();
     void fail_locally(Pending* p, rd_kafka_resp_err_t err, std::string topic);
     void notify_if_idle();
+    TxnResult abort_locked(std::chrono::steady_clock::time_point deadline, std::string why);  // under txn_mu_
+    void take_serving(std::unique_lock<std::mutex>& serve);  // locks serve_mu_ ahead of the poll thread
 
     KafkaSettings settings_;
     metrics::Registry& metrics_;
+    std::string transactional_id_;
+    std::mutex txn_mu_;  // one transaction call at a time
+    std::atomic<bool> in_transaction_{false};
+    std::atomic<int> serve_wanted_{0};  // transaction calls waiting for serve_mu_
+    metrics::Counter* txn_committed_ = nullptr;
+    metrics::Counter* txn_aborted_ = nullptr;
     detail::ClientContext ctx_;  // outlives rk_
     detail::HandlePtr rk_;
     detail::QueuePtr main_queue_;  // the delivery reports' queue; released before rk_

@@ -74,6 +74,22 @@ TEST_CASE("consumer properties: cooperative-sticky, offsets stored by the layer"
     CHECK(get(p, "auto.commit.interval.ms") == "700");
     CHECK(get(p, "auto.offset.reset") == "earliest");
     CHECK_NOTHROW(detail::make_conf(p));
+    // Transactional: offsets go only with the producer's transactions.
+    Properties t = consumer_properties(s, "omnibus-conversation", true);
+    CHECK(get(t, "enable.auto.commit") == "false");
+    CHECK(get(t, "enable.auto.offset.store") == "false");
+}
+
+TEST_CASE("transactional.id comes from the layer, never from kafka.client", "[kafka][config]") {
+    KafkaSettings s;
+    s.brokers = "k1:9092";
+    CHECK(get(producer_properties(s), "transactional.id") == "<unset>");
+    Properties p = producer_properties(s, "omnibus.conversation.host-1:42");
+    CHECK(get(p, "transactional.id") == "omnibus.conversation.host-1:42");
+    CHECK(get(p, "enable.idempotence") == "true");
+    CHECK_NOTHROW(detail::make_conf(p));
+    s.client = {{"transactional.id", Secret("mine")}};
+    CHECK_THROWS_WITH(producer_properties(s), Catch::Contains("transactional.id") && !Catch::Contains("mine"));
 }
 
 TEST_CASE("kafka.client cannot turn idempotence or acks=all off", "[kafka][config]") {
