@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include "daemon/instance_directory.h"
 #include "daemon/systemd_notify.h"
@@ -402,6 +403,11 @@ void Daemon::start_pipeline() {
             pipeline_producer_ = std::make_unique<kafka::Producer>(pk, metrics_, metrics::Labels{{"producer", "pipeline"}});
         }
         kafka::Producer& out = pipeline_producer_ ? *pipeline_producer_ : *producer_;
+        kafka::KafkaSettings pk = k;
+        pk.linger = config_.pipeline.producer_linger;
+        if (!start_transactions(pk)) return;
+        co.transactional_producer = transactions_ ? txn_producer_.get() : nullptr;
+        co.transaction_interval = config_.pipeline.transaction_interval;
         conversation = std::make_unique<pipeline::history::ConversationStage>(k, std::move(co), out, metrics_);
         resolve = std::make_unique<pipeline::identity::ResolveStage>(k, std::move(ro), *svc, out, metrics_);
         replies = std::make_unique<pipeline::history::ReplyIntake>(k, std::move(io), out, metrics_);
@@ -420,7 +426,60 @@ void Daemon::start_pipeline() {
     replies_ = std::move(replies);
     pipeline_started_ = true;
     lg.info("pipeline started", {{"groups", k.group_id + ".identity," + k.group_id + ".conversation," +
-                                                k.group_id + ".replies"}});
+                                                k.group_id + ".replies"},
+                                 {"transactions", transactions_}});
+}
+
+bool Daemon::start_transactions(const kafka::KafkaSettings& pk) {
+    using T = pipeline::PipelineSettings::Transactions;
+    const T mode = config_.pipeline.transactions;
+    transactions_ = false;
+    if (mode == T::off) return true;
+    if (mode == T::automatic && pk.embedded) {
+        lg.info("pipeline transactions off: the embedded cluster does not implement them (pipeline.transactions: auto)");
+        return true;
+    }
+    if (txn_producer_) {  // made by an earlier start of the pipeline
+        transactions_ = true;
+        return true;
+    }
+    // One transactional id per stage and instance: a restarted instance has a new pid, and the
+    // group's generation (sent with the offsets) fences a stalled old member's commits.
+    const std::string id = pk.group_id + ".conversation." + instance_origin();
+    auto producer = std::make_unique<kafka::Producer>(pk, metrics_, metrics::Labels{{"producer", "transactional"}}, id);
+    std::string error;
+    for (int attempt = 1;; ++attempt) {
+        rd_kafka_resp_err_t code = RD_KAFKA_RESP_ERR_NO_ERROR;
+        error = producer->init_transactions(pk.admin_timeout, &code);
+        if (error.empty()) {
+            txn_producer_ = std::move(producer);
+            transactions_ = true;
+            return true;
+        }
+        const bool refused = code == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE ||
+                             code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ||
+                             code == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED || producer->fatal();
+        if (refused || attempt == 3) break;
+        lg.warn("pipeline transactions not ready yet; trying again", {{"attempt", attempt}, {"error", error}});
+        std::unique_lock lock(topics_mu_);
+        if (topics_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return false;
+    }
+    if (mode == T::automatic) {
+        lg.warn("pipeline transactions off: the cluster did not give them (pipeline.transactions: auto); the "
+                "conversation stage relies on deduplication by message id alone",
+                {{"error", error}});
+        return true;
+    }
+    lg.error("pipeline transactions unavailable (pipeline.transactions: on); the pipeline does not start",
+             {{"error", error}});
+    std::lock_guard lock(topics_mu_);
+    identity_error_ = "pipeline transactions unavailable: " + error;
+    return false;
+}
+
+bool Daemon::pipeline_failed() const {
+    std::shared_lock lock(identity_mu_);
+    return conversation_ && conversation_->failed();
 }
 
 void Daemon::stop_pipeline() {
@@ -435,11 +494,20 @@ void Daemon::stop_pipeline() {
         replies = std::move(replies_);
         directory = std::move(directory_);
     }
-    if (replies) replies->stop();
-    // Upstream first: what the resolve stage still finishes reaches the conversation stage's
-    // topic, which its next owner (or this instance after a restart) processes.
-    if (resolve) resolve->stop();
+    // The three consumers leave their groups at the same time: each close is bounded by
+    // kafka.close_timeout (= shutdown.timeout), and one after the other they could take three
+    // times that (a mock-cluster group whose JoinGroup holds a LeaveGroup back takes all of it).
+    // What the resolve stage still finishes reaches the conversation stage's topic, which its
+    // next owner (or this instance after a restart) processes.
+    std::thread replies_stop([&] {
+        if (replies) replies->stop();
+    });
+    std::thread resolve_stop([&] {
+        if (resolve) resolve->stop();
+    });
     if (conversation) conversation->stop();
+    replies_stop.join();
+    resolve_stop.join();
     // Last, once nothing is held any more: the tombstone (sent by the producer's flush) tells
     // the other instances this one is gone.
     if (directory) directory->stop();
@@ -475,7 +543,8 @@ bool Daemon::with_identity(const std::function<void(pipeline::identity::Identity
 
 bool Daemon::ready() const {
     return topics_ready_.load() && health_ && health_->reachable() &&
-           (!config_.pipeline.enabled || (identity_caught_up_.load() && pipeline_started_.load()));
+           (!config_.pipeline.enabled ||
+            (identity_caught_up_.load() && pipeline_started_.load() && !pipeline_failed()));
 }
 
 std::vector<ReadinessCheck> Daemon::readiness() const {
@@ -508,7 +577,12 @@ std::vector<ReadinessCheck> Daemon::readiness() const {
         } else if (!stages) {
             stage_why = "waiting for the identity service";
         }
-        checks.push_back({"pipeline", stages, stage_why});
+        if (stages && pipeline_failed())
+            checks.push_back({"pipeline", false,
+                              "the conversation stage stopped: its transactional producer was fenced or failed "
+                              "(restart the instance)"});
+        else
+            checks.push_back({"pipeline", stages, stage_why});
     }
     return checks;
 }
@@ -660,6 +734,7 @@ void Daemon::shutdown() {
                                                        std::chrono::steady_clock::now() - t0),
                         std::chrono::milliseconds(0));
     };
+    txn_producer_.reset();  // after the stages: its last transaction was committed at their revocation
     if (pipeline_producer_) {
         if (size_t n = pipeline_producer_->flush(budget_left()))
             lg.error("shutdown: pipeline records not acknowledged in time were reported failed", {{"count", n}});

@@ -93,7 +93,10 @@ private:
     void start_delivery();  // once the topics exist and the channels are built (either thread)
     void start_identity();  // topic keeper thread, once the topics exist: create, then catch up
     void stop_identity();   // main thread, in shutdown
-    void start_pipeline();  // topic keeper thread, once the identity service caught up: the stages
+    void start_pipeline();
+    // Makes txn_producer_ per pipeline.transactions; false when the pipeline must not start.
+    bool start_transactions(const kafka::KafkaSettings& pk);
+    bool pipeline_failed() const;  // a stage stopped for good (transactions fenced or failed)  // topic keeper thread, once the identity service caught up: the stages
     void stop_pipeline();   // main thread, in shutdown, before stop_identity()
     std::vector<kafka::TopicSpec> topics() const;  // what ensure_topics creates
 
@@ -109,6 +112,10 @@ private:
     // The pipeline stages' producer when pipeline.producer_linger_ms differs from kafka.linger_ms
     // (else they use producer_). Made by start_pipeline() on the topic keeper; gone after the stages.
     std::unique_ptr<kafka::Producer> pipeline_producer_;
+    // The conversation stage's transactional producer (pipeline.transactions); made by
+    // start_pipeline(), gone after the stages.
+    std::unique_ptr<kafka::Producer> txn_producer_;
+    bool transactions_ = false;  // the conversation stage runs with them (start_pipeline)
     std::unique_ptr<kafka::HealthProbe> health_;
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<edge::EdgeServer> edge_;

@@ -256,6 +256,20 @@ config::Spec pipeline_spec() {
                   "edge's producer keeps kafka.linger_ms. Nobody waits on a stage's output as a webhook waits "
                   "for its answer, and bigger batches cost less CPU: bench_pipeline, 5 against 0.5, gave 13-25 % "
                   "more messages per CPU-second. The same as kafka.linger_ms: one producer for both.");
+    s.enumeration("transactions", {"auto", "on", "off"})
+        .def("auto")
+        .describe("Kafka transactions for the conversation stage: its outputs, changelog records and input offsets "
+                  "are committed together, so read_committed consumers of the outboxes never see a message twice "
+                  "after a crash (docs/pipeline.md). auto: on, except with kafka.embedded (its mock cluster does "
+                  "not implement them) or when the cluster refuses them (then off, with a warning). on: the "
+                  "pipeline does not start without them. off: the stage relies on deduplication by message id "
+                  "alone (a crash between an output and its changelog record can emit that output twice, with "
+                  "the same id).");
+    s.duration("transaction_interval")
+        .def(std::chrono::milliseconds(100))
+        .range(std::chrono::milliseconds(10), std::chrono::seconds(10))
+        .describe("How often the conversation stage commits its transaction: the longest a routed message waits "
+                  "before read_committed consumers see it. Each commit first waits for the work in flight.");
     s.section(identity_spec());
     s.section(history_spec());
     s.section(classify_spec());
@@ -334,6 +348,11 @@ pipeline::PipelineSettings pipeline_settings(const config::Section& p) {
     pipeline::PipelineSettings s;
     s.enabled = p.boolean("enabled");
     s.producer_linger = std::chrono::microseconds(static_cast<std::int64_t>(p.real("producer_linger_ms") * 1000.0 + 0.5));
+    const std::string txn = p.string("transactions");
+    s.transactions = txn == "on"    ? pipeline::PipelineSettings::Transactions::on
+                     : txn == "off" ? pipeline::PipelineSettings::Transactions::off
+                                    : pipeline::PipelineSettings::Transactions::automatic;
+    s.transaction_interval = p.duration("transaction_interval");
     const auto& id = p.section("identity");
     s.identity.auto_link = id.strings("auto_link");
     s.identity.email_lowercase_local_part = id.section("email").boolean("lowercase_local_part");

@@ -45,6 +45,13 @@ struct PipelineSettings {
     bool enabled = true;
     // The stages' producer's linger (kafka.linger_ms stays the edge's): batching for throughput.
     std::chrono::microseconds producer_linger{5000};
+    // Kafka transactions for the conversation stage (docs/pipeline.md): on, off, or auto (on
+    // unless kafka.embedded, whose mock cluster does not implement them; off, with a warning,
+    // when the cluster refuses them).
+    enum class Transactions { automatic, on, off };
+    Transactions transactions = Transactions::automatic;
+    // How often a transaction is committed: the latest a routed message becomes visible.
+    std::chrono::milliseconds transaction_interval{100};
     IdentitySettings identity;
     HistorySettings history;
     // The routing rules file as configured (pipeline.routing.rules_file; relative to the config

@@ -704,6 +704,12 @@ void Consumer::begin_transaction() {
     pauses_changed_ = true;
 }
 
+std::chrono::milliseconds Consumer::abort_grace() const {
+    // At shutdown the close's budget is what counts; an abort left unfinished then is ended by
+    // the broker (transaction.timeout.ms) and fences nothing.
+    return stop_.load() ? std::chrono::milliseconds(0) : std::chrono::milliseconds(30000);
+}
+
 bool Consumer::end_transaction(const char* why, bool abort) {
     // Nothing new is handed out meanwhile: this thread does not poll until it is done.
     std::vector<TopicPartition> parts = all_partitions();
@@ -713,7 +719,7 @@ bool Consumer::end_transaction(const char* why, bool abort) {
     if (abort) {
         // The abort fails what is still queued; the owner's callbacks for it run before its
         // state is rolled back.
-        result = txn_->abort_transaction(settings_.close_timeout, why);
+        result = txn_->abort_transaction(settings_.close_timeout, why, abort_grace());
         await_completions(parts);
     } else {
         std::vector<std::pair<TopicPartition, int64_t>> offsets;
@@ -721,7 +727,7 @@ bool Consumer::end_transaction(const char* why, bool abort) {
             if (p.stored > p.committed) offsets.emplace_back(tp, p.stored);
         std::unique_ptr<rd_kafka_consumer_group_metadata_t, void (*)(rd_kafka_consumer_group_metadata_t*)> group(
             rd_kafka_consumer_group_metadata(rk_.get()), rd_kafka_consumer_group_metadata_destroy);
-        result = txn_->commit_transaction(offsets, group.get(), settings_.close_timeout);
+        result = txn_->commit_transaction(offsets, group.get(), settings_.close_timeout, abort_grace());
         if (result.outcome == TxnOutcome::committed)
             for (auto& [tp, p] : parts_)
                 if (p.stored > p.committed) p.committed = p.stored;

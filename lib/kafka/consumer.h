@@ -275,6 +275,7 @@ private:
     bool end_transaction(const char* why, bool abort);
     void roll_back(const char* why);  // after an abort: on_aborted, every partition rewound
     void begin_transaction();
+    std::chrono::milliseconds abort_grace() const;
     std::vector<TopicPartition> all_partitions() const;
     bool close_handle();
     void await_first_assignment();  // before close_handle(): see consumer.cpp

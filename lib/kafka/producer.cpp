@@ -15,8 +15,6 @@ constexpr log::Logger logger{"kafka"};
 using Clock = std::chrono::steady_clock;
 // How often the poll thread serves what is left while another thread serves reports.
 constexpr auto kSafetyNet = std::chrono::milliseconds(20);
-// How long an abort may go on past its caller's deadline (see abort_locked).
-constexpr auto kAbortGrace = std::chrono::seconds(30);
 
 }  // namespace
 
@@ -65,7 +63,8 @@ Producer::Producer(const KafkaSettings& settings, metrics::Registry& metrics, me
 Producer::~Producer() {
     if (in_transaction_.load()) {
         // Left open by its owner (a commit is the owner's job): nothing of it becomes visible.
-        TxnResult r = abort_transaction(settings_.close_timeout, "open when the producer closed");
+        TxnResult r = abort_transaction(settings_.close_timeout, "open when the producer closed",
+                                        std::chrono::milliseconds(0));
         if (r.outcome != TxnOutcome::aborted)
             logger.warn("producer closing: open transaction not aborted", {{"error", r.error}});
     }
@@ -187,10 +186,12 @@ TxnAction classify(const rd_kafka_error_t* e, Clock::time_point deadline) {
 
 }  // namespace
 
-std::string Producer::init_transactions(std::chrono::milliseconds timeout) {
+std::string Producer::init_transactions(std::chrono::milliseconds timeout, rd_kafka_resp_err_t* code) {
+    if (code) *code = RD_KAFKA_RESP_ERR__INVALID_ARG;
     if (!transactional()) return "not a transactional producer";
     std::lock_guard txn(txn_mu_);
     detail::ErrorPtr e(rd_kafka_init_transactions(rk_.get(), static_cast<int>(timeout.count())));
+    if (code) *code = e ? rd_kafka_error_code(e.get()) : RD_KAFKA_RESP_ERR_NO_ERROR;
     if (!e) {
         logger.info("transactional producer ready", {{"client", rd_kafka_name(rk_.get())}});
         return {};
@@ -208,13 +209,14 @@ std::string Producer::begin_transaction() {
 
 TxnResult Producer::commit_transaction(const std::vector<std::pair<TopicPartition, int64_t>>& offsets,
                                        const rd_kafka_consumer_group_metadata_t* group,
-                                       std::chrono::milliseconds timeout) {
+                                       std::chrono::milliseconds timeout, std::chrono::milliseconds abort_grace) {
     std::lock_guard txn(txn_mu_);
     const auto deadline = Clock::now() + timeout;
     if (!in_transaction_.load()) return {TxnOutcome::aborted, "no transaction in progress"};
     // The records' callbacks run on the serving thread, not inside librdkafka's commit.
     if (size_t left = flush(std::chrono::milliseconds(ms_left(deadline))); left > 0)
-        return abort_locked(deadline, std::to_string(left) + " records of the transaction unacknowledged");
+        return abort_locked(deadline, std::to_string(left) + " records of the transaction unacknowledged",
+                            abort_grace);
     std::unique_lock serve(serve_mu_, std::defer_lock);
     // Calls `call` until it succeeds (nullopt), retrying what librdkafka calls retriable while
     // time is left; otherwise the transaction's end. The abort takes serve_mu_ itself.
@@ -229,7 +231,7 @@ TxnResult Producer::commit_transaction(const std::vector<std::pair<TopicPartitio
                     continue;
                 case TxnAction::abort:
                     serve.unlock();
-                    return abort_locked(deadline, why);
+                    return abort_locked(deadline, why, abort_grace);
                 case TxnAction::fatal:
                     in_transaction_.store(false);
                     ctx_.fatal.store(true);
@@ -263,12 +265,13 @@ void Producer::take_serving(std::unique_lock<std::mutex>& serve) {
     serve_wanted_.fetch_sub(1);
 }
 
-TxnResult Producer::abort_transaction(std::chrono::milliseconds timeout, std::string why) {
+TxnResult Producer::abort_transaction(std::chrono::milliseconds timeout, std::string why,
+                                      std::chrono::milliseconds abort_grace) {
     std::lock_guard txn(txn_mu_);
-    return abort_locked(Clock::now() + timeout, std::move(why));
+    return abort_locked(Clock::now() + timeout, std::move(why), abort_grace);
 }
 
-TxnResult Producer::abort_locked(Clock::time_point deadline, std::string why) {
+TxnResult Producer::abort_locked(Clock::time_point deadline, std::string why, std::chrono::milliseconds grace) {
     const auto started = Clock::now();
     // Queued records are dropped (their callbacks report the purge); those in flight finish.
     // Both are served on the serving thread before librdkafka's abort, which would serve
@@ -279,8 +282,8 @@ TxnResult Producer::abort_locked(Clock::time_point deadline, std::string why) {
     take_serving(serve);
     // An abort that runs out of time goes on in the background and is resumed by calling
     // again (librdkafka): giving up on it would leave the producer unusable, so it gets
-    // kAbortGrace beyond the caller's deadline before it counts as fatal.
-    const auto last = std::max(deadline, started) + kAbortGrace;
+    // `grace` beyond the caller's deadline before it counts as fatal.
+    const auto last = std::max(deadline, started) + grace;
     for (;;) {
         detail::ErrorPtr e(rd_kafka_abort_transaction(rk_.get(), std::max(ms_left(deadline), 1000)));
         if (!e) break;

@@ -135,14 +135,21 @@ public:
     // the caller may try again or go on without transactions, with a non-transactional
     // Producer). begin_transaction: "" or why not.
     bool transactional() const { return !transactional_id_.empty(); }
-    std::string init_transactions(std::chrono::milliseconds timeout);
+    // `code` (optional) gets librdkafka's error code: _UNSUPPORTED_FEATURE or an authorization
+    // error mean the cluster will not give this producer transactions.
+    std::string init_transactions(std::chrono::milliseconds timeout, rd_kafka_resp_err_t* code = nullptr);
     std::string begin_transaction();
     // Sends `offsets` (the next offset to consume, per partition; may be empty) for `group`
     // with the transaction and commits it. Any error the transaction can survive aborts it
     // (outcome aborted); a fatal one, or an abort that does not finish in time, is fatal.
+    // An abort that runs out of time goes on in librdkafka's background and is resumed by
+    // calling again: it is resumed for up to `abort_grace` past the timeout (0 at shutdown, when
+    // the broker's transaction timeout may as well end it) before the producer counts as failed.
     TxnResult commit_transaction(const std::vector<std::pair<TopicPartition, int64_t>>& offsets,
-                                 const rd_kafka_consumer_group_metadata_t* group, std::chrono::milliseconds timeout);
-    TxnResult abort_transaction(std::chrono::milliseconds timeout, std::string why = "aborted by its owner");
+                                 const rd_kafka_consumer_group_metadata_t* group, std::chrono::milliseconds timeout,
+                                 std::chrono::milliseconds abort_grace = std::chrono::seconds(30));
+    TxnResult abort_transaction(std::chrono::milliseconds timeout, std::string why = "aborted by its owner",
+                                std::chrono::milliseconds abort_grace = std::chrono::seconds(30));
     bool in_transaction() const { return in_transaction_.load(); }
 
     // Records whose callback has not run yet.
@@ -182,7 +189,8 @@ private:
     void poll_loop();
     void fail_locally(Pending* p, rd_kafka_resp_err_t err, std::string topic);
     void notify_if_idle();
-    TxnResult abort_locked(std::chrono::steady_clock::time_point deadline, std::string why);  // under txn_mu_
+    TxnResult abort_locked(std::chrono::steady_clock::time_point deadline, std::string why,
+                           std::chrono::milliseconds grace);  // under txn_mu_
     void take_serving(std::unique_lock<std::mutex>& serve);  // locks serve_mu_ ahead of the poll thread
 
     KafkaSettings settings_;

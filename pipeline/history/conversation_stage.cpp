@@ -77,7 +77,11 @@ struct ConversationStage::Partition {
 
 ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, ConversationStageOptions options,
                                      kafka::Producer& producer, metrics::Registry& metrics)
-    : settings_(settings), options_(std::move(options)), producer_(producer), metrics_(metrics) {
+    : settings_(settings),
+      options_(std::move(options)),
+      producer_(producer),
+      out_(options_.transactional_producer ? *options_.transactional_producer : producer),
+      metrics_(metrics) {
     if (!options_.customer) throw std::invalid_argument("conversation stage: customer lookup missing");
     processed_ = &metrics.counter("omnibus_conversation_messages_total", "Messages added to a history and emitted");
     replies_ = &metrics.counter("omnibus_conversation_replies_total",
@@ -130,6 +134,11 @@ ConversationStage::ConversationStage(const kafka::KafkaSettings& settings, Conve
     };
     co.on_assigned = [this](const std::vector<kafka::TopicPartition>& parts) { on_assigned(parts); };
     co.on_revoked = [this](const std::vector<kafka::TopicPartition>& parts) { on_revoked(parts); };
+    if (options_.transactional_producer) {
+        co.transactional_producer = options_.transactional_producer;
+        co.transaction_interval = options_.transaction_interval;
+        co.on_aborted = [this](const std::vector<kafka::TopicPartition>& parts) { on_aborted(parts); };
+    }
     consumer_ = std::make_unique<kafka::Consumer>(settings_, std::move(co), metrics_);
 }
 
@@ -147,6 +156,9 @@ void ConversationStage::stop() {
 }
 
 bool ConversationStage::has_assignment() const { return consumer_ && consumer_->has_assignment(); }
+bool ConversationStage::failed() const {
+    return options_.transactional_producer && consumer_ && consumer_->fatal();
+}
 
 std::vector<int> ConversationStage::partitions() const {
     std::lock_guard lock(stores_mu_);
@@ -229,6 +241,29 @@ void ConversationStage::on_assigned(const std::vector<kafka::TopicPartition>& pa
 }
 
 void ConversationStage::on_revoked(const std::vector<kafka::TopicPartition>& parts) {
+    close_partitions(parts, true);
+    if (options_.on_partitions_changed) options_.on_partitions_changed(partitions());
+}
+
+void ConversationStage::on_aborted(const std::vector<kafka::TopicPartition>& parts) {
+    // The stores hold what the aborted transaction wrote. Closed without a checkpoint, each is
+    // wiped and rebuilt from its changelog, which shows a read_committed reader only what was
+    // committed; the consumer then hands the partitions' records out again from the last commit.
+    // When stopping they are only closed: whoever opens them next rebuilds them.
+    close_partitions(parts, false);
+    bool stopping = false;
+    {
+        std::lock_guard lock(purge_mu_);
+        stopping = stopping_;
+    }
+    if (stopping) {
+        if (options_.on_partitions_changed) options_.on_partitions_changed(partitions());
+        return;
+    }
+    on_assigned(parts);
+}
+
+void ConversationStage::close_partitions(const std::vector<kafka::TopicPartition>& parts, bool checkpoint) {
     for (const auto& tp : parts) {
         if (tp.topic != options_.input_topic) continue;
         std::shared_ptr<Partition> part;
@@ -241,6 +276,10 @@ void ConversationStage::on_revoked(const std::vector<kafka::TopicPartition>& par
         }
         std::lock_guard purge(part->purge_mu);
         part->closed = true;
+        if (!checkpoint) {
+            part->store.reset();  // no checkpoint: wiped and restored when opened again
+            continue;
+        }
         if (!part->wait_idle(settings_.close_timeout)) {
             // No checkpoint: whoever opens this store next wipes it and restores from the changelog.
             logger.error("history partition revoked with work in flight; its store will be restored next time",
@@ -256,7 +295,6 @@ void ConversationStage::on_revoked(const std::vector<kafka::TopicPartition>& par
         }
         part->store.reset();  // closed: the directory may be opened again at the next assignment
     }
-    if (options_.on_partitions_changed) options_.on_partitions_changed(partitions());
 }
 
 void ConversationStage::dead_letter(const kafka::ConsumedRecord& rec, std::string_view code, std::string reason,
@@ -264,10 +302,8 @@ void ConversationStage::dead_letter(const kafka::ConsumedRecord& rec, std::strin
     dead_letters_->inc();
     logger.warn("record dead-lettered", {{"code", code}, {"reason", reason}, {"partition", rec.partition},
                                          {"offset", static_cast<long long>(rec.offset)}});
-    producer_.produce(kafka::dead_letter(rec, options_.deadletter_topic, code, std::move(reason)),
-                      [done](const kafka::DeliveryResult& r) {
-                          done->settle(r.ok());
-                      });
+    out_.produce(kafka::dead_letter(rec, options_.deadletter_topic, code, std::move(reason)),
+                 [done](const kafka::DeliveryResult& r) { done->settle(r.ok()); });
 }
 
 kafka::Record ConversationStage::changelog_record(Change c, int partition) const {
@@ -295,7 +331,7 @@ void ConversationStage::produce_all(std::vector<kafka::Record> records, const st
     for (auto& r : records) {
         const bool is_changelog = r.topic == changelog;
         part->begin();
-        producer_.produce(std::move(r), [join, part, is_changelog](const kafka::DeliveryResult& d) {
+        out_.produce(std::move(r), [join, part, is_changelog](const kafka::DeliveryResult& d) {
             if (!d.ok()) join->failed = true;
             else if (is_changelog) part->acknowledged(d.offset);
             if (join->left.fetch_sub(1) == 1) join->then(!join->failed.load());
@@ -343,7 +379,7 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
             env.customer_id = ref->id;
             kafka::Record fwd = envelope::encode(env, ref->id);
             fwd.topic = options_.input_topic;
-            producer_.produce(std::move(fwd), [shared_done](const kafka::DeliveryResult& r) {
+            out_.produce(std::move(fwd), [shared_done](const kafka::DeliveryResult& r) {
                 shared_done->settle(r.ok());
             });
             return;
@@ -485,7 +521,7 @@ void ConversationStage::on_reply(const kafka::ConsumedRecord& rec, const std::sh
         fwd.key = ref->id;
         fwd.topic = options_.input_topic;
         fwd.partition = -1;
-        producer_.produce(std::move(fwd), [done](const kafka::DeliveryResult& r) { done->settle(r.ok()); });
+        out_.produce(std::move(fwd), [done](const kafka::DeliveryResult& r) { done->settle(r.ok()); });
         return;
     }
     HistoryStore& store = *part->store;
@@ -589,7 +625,7 @@ void ConversationStage::on_handoff(const kafka::ConsumedRecord& rec, const std::
         fwd.key = ref->id;
         fwd.topic = options_.input_topic;
         fwd.partition = -1;
-        producer_.produce(std::move(fwd), [done](const kafka::DeliveryResult& r) { done->settle(r.ok()); });
+        out_.produce(std::move(fwd), [done](const kafka::DeliveryResult& r) { done->settle(r.ok()); });
         return;
     }
     HistoryStore& store = *part->store;

@@ -27,8 +27,12 @@
 //      message whose output was acknowledged but whose changelog record was not (a crash in
 //      between) is emitted again by the next owner, with the same id: downstream sees at
 //      worst a duplicate it can drop by id, never a second message with a new id.
-//      Kafka transactions would close that gap; the embedded cluster does not implement them
-//      (docs/pipeline.md), so the stage does not depend on them.
+//      With a transactional producer (ConversationStageOptions::transactional_producer) the
+//      outputs, changelog records and input offsets are committed together in Kafka
+//      transactions, which closes that gap for read_committed readers; an aborted transaction
+//      rebuilds the partitions' stores from the changelog (read_committed: what was committed)
+//      and hands their records out again. Without one (the embedded cluster does not implement
+//      transactions: docs/pipeline.md) the deduplication above is what holds.
 //   6. Output failures: the local entry is removed again and the record abandoned (handed
 //      out again after the consumer's retry backoff, or to the next owner).
 //
@@ -118,6 +122,12 @@ struct ConversationStageOptions {
     // Partitions of input_topic (kafka.partitions: the topic is created with exactly that many),
     // to tell which partition holds a customer.
     int partition_count = 1;
+    // Kafka transactions (see the top): a transactional Producer whose init_transactions()
+    // succeeded, used for everything the records produce (outputs, changelog, forwards, dead
+    // letters); the stage's other writes (erase and move commands, retention tombstones) go
+    // through the plain producer. Null: no transactions. Must outlive the stage.
+    kafka::Producer* transactional_producer = nullptr;
+    std::chrono::milliseconds transaction_interval{100};
 };
 
 class ConversationStage {
@@ -133,6 +143,9 @@ public:
     void stop();
 
     bool has_assignment() const;
+    // The stage stopped for good: its transactional producer was fenced (another instance took
+    // its transactional id) or failed; the instance must be restarted.
+    bool failed() const;
     std::vector<int> partitions() const;  // assigned and restored here
 
     // Admin reads. nullopt: no store here holds that customer (unknown, or its partition is
@@ -164,6 +177,9 @@ private:
     void on_record(const kafka::ConsumedRecord& rec, kafka::Completion done);  // consumer thread
     void on_assigned(const std::vector<kafka::TopicPartition>& parts);           // consumer thread
     void on_revoked(const std::vector<kafka::TopicPartition>& parts);            // consumer thread
+    void on_aborted(const std::vector<kafka::TopicPartition>& parts);            // consumer thread
+    // Closes the partitions' stores, with a checkpoint when `checkpoint` and their work is done.
+    void close_partitions(const std::vector<kafka::TopicPartition>& parts, bool checkpoint);
     std::shared_ptr<Partition> partition(int p) const;
     std::vector<std::shared_ptr<Partition>> open_partitions() const;  // a snapshot of stores_
     // The store among `parts` that holds `customer`'s history, or nullptr.
@@ -198,7 +214,8 @@ private:
 
     kafka::KafkaSettings settings_;
     ConversationStageOptions options_;
-    kafka::Producer& producer_;
+    kafka::Producer& producer_;  // commands and retention tombstones
+    kafka::Producer& out_;       // what records produce: the transactional producer, if any
     metrics::Registry& metrics_;
     metrics::Counter* processed_;
     metrics::Counter* replies_;

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <map>
+#include <thread>
 
 #include "envelope/envelope.h"
 #include "kafka/consumer.h"
@@ -731,4 +732,99 @@ TEST_CASE("conversation stage: an emit or a changelog write Kafka does not take 
         CHECK(context_ids(e) == std::vector<std::string>{m1.id, m2.id});
         CHECK(e.customer_id == "cust-ana");
     }
+}
+
+TEST_CASE("conversation stage with Kafka transactions: messages are routed in transactions, an aborted one rebuilds "
+          "the stores from the changelog and the history still holds each message once",
+          "[pipeline][history][integration][transactions]") {
+    Fixture f;
+    metrics::Registry stage_reg;
+    Producer plain(f.settings, stage_reg);
+    Producer txn(f.settings, stage_reg, {{"producer", "transactional"}}, "omnibus.conversation.test-host:1");
+    REQUIRE(txn.init_transactions(10s).empty());
+    ConversationStageOptions o = f.options(f.dir.path() + "/a");
+    o.transactional_producer = &txn;
+    o.transaction_interval = 50ms;
+    ConversationStage stage(f.settings, std::move(o), plain, stage_reg);
+    TopicReader out(f.settings, f.reg, kOutbox);
+    auto metric = [&](const char* series) { return omnibus::test::metric_value(stage_reg, series); };
+    const char* committed = "omnibus_kafka_transactions_total{outcome=\"committed\"}";
+    const char* aborted = "omnibus_kafka_transactions_total{outcome=\"aborted\"}";
+    auto copies = [&](const std::string& id) {
+        std::size_t n = 0;
+        for (const auto& e : out.envelopes()) n += e.id == id;
+        return n;
+    };
+    auto history_ids = [&](const std::string& customer) {
+        std::vector<std::string> ids;
+        if (auto page = stage.messages(customer, MessageQuery{})) {
+            for (const auto& e : page->entries) ids.push_back(e.id);
+        }
+        return ids;
+    };
+
+    // Two customers (on the two partitions, whichever way the keys hash), five messages.
+    const std::int64_t t0 = 1767225600000;
+    std::vector<envelope::Envelope> ana, bo;
+    for (int i = 0; i < 5; ++i) {
+        auto& list = i % 2 ? bo : ana;
+        list.push_back(message("wa", i % 2 ? "whatsapp:15557654321" : "whatsapp:15551234567",
+                               "message " + std::to_string(i), t0 + i * 1000));
+        f.send(list.back(), i % 2 ? "cust-bo" : "cust-ana");
+    }
+    REQUIRE(omnibus::test::wait_until([&] { return metric("omnibus_conversation_messages_total") == 5; }, 30s));
+    // Committed (the interval, 50 ms after the last record) and settled.
+    REQUIRE(omnibus::test::wait_until(
+        [&] { return metric(committed) >= 1; }, 10s));
+    for (double before = -1; before != metric(committed);) {
+        before = metric(committed);
+        std::this_thread::sleep_for(1s);
+    }
+    const double restored_before = metric("omnibus_history_restored_records_total");
+
+    // The next transaction is refused (an abortable error): the stage rebuilds both stores
+    // from the changelog and the records come again from the last commit.
+    f.cluster.command([](rd_kafka_mock_cluster_t* m) {
+        rd_kafka_mock_push_request_errors(m, 24 /* AddPartitionsToTxn */, 1,
+                                          RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    });
+    for (int i = 5; i < 10; ++i) {
+        auto& list = i % 2 ? bo : ana;
+        list.push_back(message("wa", i % 2 ? "whatsapp:15557654321" : "whatsapp:15551234567",
+                               "message " + std::to_string(i), t0 + i * 1000));
+        f.send(list.back(), i % 2 ? "cust-bo" : "cust-ana");
+    }
+    REQUIRE(omnibus::test::wait_until(
+        [&] {
+            return history_ids("cust-ana").size() == ana.size() && history_ids("cust-bo").size() == bo.size() &&
+                   metric(aborted) >= 1;
+        },
+        30s));
+    for (const auto& list : {ana, bo})
+        for (const auto& e : list) REQUIRE(omnibus::test::wait_until([&] { return copies(e.id) >= 1; }, 10s));
+
+    CHECK_FALSE(stage.failed());
+    // Both stores were rebuilt from the changelog: the five earlier entries (and the
+    // customers' states) came back from it.
+    CHECK(metric("omnibus_history_restored_records_total") - restored_before >= 5);
+    // Each history holds each of its messages once, newest first.
+    std::vector<std::string> want_ana, want_bo;
+    for (auto it = ana.rbegin(); it != ana.rend(); ++it) want_ana.push_back(it->id);
+    for (auto it = bo.rbegin(); it != bo.rend(); ++it) want_bo.push_back(it->id);
+    CHECK(history_ids("cust-ana") == want_ana);
+    CHECK(history_ids("cust-bo") == want_bo);
+    // The refused transaction's outputs never reached the log; what the rebuilt stores routed
+    // carries the whole history as context, every copy of a message the same.
+    for (const auto& e : out.envelopes()) {
+        const auto& list = e.customer_id == "cust-ana" ? ana : bo;
+        std::vector<std::string> before;
+        for (const auto& m : list) {
+            if (m.id == e.id) break;
+            before.push_back(m.id);
+        }
+        INFO("message " << e.id);
+        CHECK(context_ids(e) == before);
+    }
+    CHECK(copies(ana.back().id) == 1);
+    CHECK(copies(bo.back().id) == 1);
 }

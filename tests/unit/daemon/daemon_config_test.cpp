@@ -55,6 +55,9 @@ TEST_CASE("an absent pipeline block gives the documented defaults") {
     CHECK(s.history.context_messages == d.history.context_messages);
     CHECK(s.history.context_bytes == d.history.context_bytes);
     CHECK(s.history.retention == d.history.retention);
+    CHECK(s.transactions == pipeline::PipelineSettings::Transactions::automatic);
+    CHECK(s.transaction_interval == 100ms);
+    CHECK(s.transaction_interval == d.transaction_interval);
 }
 
 TEST_CASE("every pipeline option is read into PipelineSettings") {
@@ -62,6 +65,8 @@ TEST_CASE("every pipeline option is read into PipelineSettings") {
   embedded: true
 pipeline:
   enabled: false
+  transactions: "on"
+  transaction_interval: 250ms
   identity:
     auto_link: [phone, webchat, whatsapp, shop_v2]
     email:
@@ -81,6 +86,8 @@ pipeline:
     REQUIRE(r.ok());
     const auto s = daemon::to_daemon_config(*r.config).pipeline;
     CHECK_FALSE(s.enabled);
+    CHECK(s.transactions == pipeline::PipelineSettings::Transactions::on);
+    CHECK(s.transaction_interval == 250ms);
     CHECK(s.identity.auto_link == std::vector<std::string>{"phone", "webchat", "whatsapp", "shop_v2"});
     CHECK(s.identity.email_lowercase_local_part);
     CHECK(s.identity.email_fold_gmail);
@@ -122,6 +129,7 @@ TEST_CASE("pipeline values out of range and unknown options are reported with th
     auto r = load(R"(kafka:
   embedded: true
 pipeline:
+  transactions: always
   identity:
     rebuild_after: 30s
     emial: {}
@@ -133,12 +141,13 @@ pipeline:
 )");
     REQUIRE_FALSE(r.ok());
     const std::string report = r.report();
-    CHECK_THAT(report, Contains("test.yaml:5:20: pipeline.identity.rebuild_after: expected"));
-    CHECK_THAT(report, Contains("test.yaml:6:5: unknown option 'pipeline.identity.emial'; did you mean 'email'?"));
-    CHECK_THAT(report, Contains("test.yaml:8:24: pipeline.history.conversation_idle: expected"));
-    CHECK_THAT(report, Contains("test.yaml:9:23: pipeline.history.context_messages: expected"));
-    CHECK_THAT(report, Contains("test.yaml:10:20: pipeline.history.context_bytes: expected"));
-    CHECK_THAT(report, Contains("test.yaml:11:16: pipeline.history.retention: expected"));
+    CHECK_THAT(report, Contains("test.yaml:4:17: pipeline.transactions:"));
+    CHECK_THAT(report, Contains("test.yaml:6:20: pipeline.identity.rebuild_after: expected"));
+    CHECK_THAT(report, Contains("test.yaml:7:5: unknown option 'pipeline.identity.emial'; did you mean 'email'?"));
+    CHECK_THAT(report, Contains("test.yaml:9:24: pipeline.history.conversation_idle: expected"));
+    CHECK_THAT(report, Contains("test.yaml:10:23: pipeline.history.context_messages: expected"));
+    CHECK_THAT(report, Contains("test.yaml:11:20: pipeline.history.context_bytes: expected"));
+    CHECK_THAT(report, Contains("test.yaml:12:16: pipeline.history.retention: expected"));
 }
 
 TEST_CASE("every channel block takes a `language`, an ISO 639-1 code") {
