@@ -406,7 +406,7 @@ void Daemon::start_pipeline() {
         kafka::KafkaSettings pk = k;
         pk.linger = config_.pipeline.producer_linger;
         if (!start_transactions(pk)) return;
-        co.transactional_producer = transactions_ ? txn_producer_.get() : nullptr;
+        co.transactional_producer = transactions_.load() ? txn_producer_.get() : nullptr;
         co.transaction_interval = config_.pipeline.transaction_interval;
         conversation = std::make_unique<pipeline::history::ConversationStage>(k, std::move(co), out, metrics_);
         resolve = std::make_unique<pipeline::identity::ResolveStage>(k, std::move(ro), *svc, out, metrics_);
@@ -427,7 +427,7 @@ void Daemon::start_pipeline() {
     pipeline_started_ = true;
     lg.info("pipeline started", {{"groups", k.group_id + ".identity," + k.group_id + ".conversation," +
                                                 k.group_id + ".replies"},
-                                 {"transactions", transactions_}});
+                                 {"transactions", transactions_.load()}});
 }
 
 bool Daemon::start_transactions(const kafka::KafkaSettings& pk) {
@@ -644,6 +644,17 @@ std::string Daemon::status_json() const {
         w.Bool(identity_caught_up_.load());
     }
     w.EndObject();
+    if (config_.pipeline.enabled) {
+        w.Key("pipeline");
+        w.StartObject();
+        w.Key("started");
+        w.Bool(pipeline_started_.load());
+        w.Key("transactions");  // pipeline.transactions as it turned out (auto: on unless embedded or refused)
+        w.Bool(transactions_.load());
+        w.Key("failed");
+        w.Bool(pipeline_failed());
+        w.EndObject();
+    }
     if (edge_) {
         w.Key("edge");
         w.StartObject();

@@ -115,7 +115,7 @@ private:
     // The conversation stage's transactional producer (pipeline.transactions); made by
     // start_pipeline(), gone after the stages.
     std::unique_ptr<kafka::Producer> txn_producer_;
-    bool transactions_ = false;  // the conversation stage runs with them (start_pipeline)
+    std::atomic<bool> transactions_{false};  // the conversation stage runs with them (start_pipeline)
     std::unique_ptr<kafka::HealthProbe> health_;
     std::unique_ptr<AdminServer> admin_;
     std::unique_ptr<edge::EdgeServer> edge_;

@@ -97,6 +97,9 @@ Properties producer_properties(const KafkaSettings& s, const std::string& transa
     // Metadata < v4, where the flag cannot be sent: librdkafka warns on every metadata
     // request if it is set, so the embedded mode leaves it alone.)
     if (!s.embedded) defaults["allow.auto.create.topics"] = Secret("false");
+    // librdkafka refuses a message.timeout.ms above transaction.timeout.ms (default 60 s).
+    if (!transactional_id.empty())
+        defaults["transaction.timeout.ms"] = Secret(ms(std::max(s.message_timeout, std::chrono::milliseconds(60000))));
     Properties enforced{
         {"bootstrap.servers", Secret(s.brokers)},
         {"enable.idempotence", Secret("true")},

@@ -482,6 +482,27 @@ void ConversationStage::emit_then_log(const std::shared_ptr<Partition>& part, st
         for (const auto& m : pending->markers) part->store->remove(m.key);
         part->store->apply_changelog(pending->restore);
     };
+    if (options_.transactional_producer) {
+        // In a transaction the emit and its changelog records become visible together or not
+        // at all: one step, no second round trip. The changelog records take the values; the
+        // keys stay for a rollback.
+        if (pending->change)
+            out.push_back(changelog_record(Change{pending->change->key, std::move(pending->change->value)}, part->number));
+        for (auto& m : pending->markers) out.push_back(changelog_record(Change{m.key, std::move(m.value)}, part->number));
+        const bool counts = pending->change.has_value() && processed;
+        produce_all(std::move(out), part, [rollback, failures, processed, counts, shared_done](bool ok) {
+            if (ok) {
+                if (counts) processed->inc();
+                shared_done->done();
+                return;
+            }
+            failures->inc();
+            logger.warn("routed message or its changelog record not taken by Kafka; the transaction is aborted", {});
+            rollback();
+            shared_done->abandon();
+        });
+        return;
+    }
     produce_all(std::move(out), part, [this, part, pending, rollback, failures, processed, shared_done](bool ok) {
         if (!ok) {
             failures->inc();

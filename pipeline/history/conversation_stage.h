@@ -29,7 +29,8 @@
 //      worst a duplicate it can drop by id, never a second message with a new id.
 //      With a transactional producer (ConversationStageOptions::transactional_producer) the
 //      outputs, changelog records and input offsets are committed together in Kafka
-//      transactions, which closes that gap for read_committed readers; an aborted transaction
+//      transactions, which closes that gap for read_committed readers (and the output and
+//      its changelog records are produced at once: the order between them no longer matters); an aborted transaction
 //      rebuilds the partitions' stores from the changelog (read_committed: what was committed)
 //      and hands their records out again. Without one (the embedded cluster does not implement
 //      transactions: docs/pipeline.md) the deduplication above is what holds.

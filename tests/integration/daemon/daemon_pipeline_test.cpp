@@ -5,7 +5,8 @@
 // cluster: one is killed with SIGKILL mid-stream and the other finishes the work with
 // complete identities and histories, nothing lost (read back with kcat). And two processes
 // splitting the history: either one's admin API answers for every customer, forwarding to the
-// holder once.
+// holder once. The instances on a shared (not embedded) cluster route in Kafka transactions
+// (pipeline.transactions: auto), the SIGKILL included.
 #include <catch2/catch.hpp>
 
 #include <rapidjson/document.h>
@@ -169,6 +170,16 @@ TEST_CASE("one customer on WhatsApp, web chat and email has one history of three
     INFO(d.output());
     const std::string bootstrap = bootstrap_of(d);
     Inbound in(bootstrap);
+    {
+        // pipeline.transactions: auto is off on the embedded cluster (its mock does not implement them).
+        auto st = d.get("/v1/status");
+        REQUIRE(st);
+        auto doc = parse_json(st->body);
+        REQUIRE(doc.HasMember("pipeline"));
+        CHECK(doc["pipeline"]["started"].GetBool());
+        CHECK_FALSE(doc["pipeline"]["transactions"].GetBool());
+        CHECK_FALSE(doc["pipeline"]["failed"].GetBool());
+    }
 
     // WhatsApp shows the number; the web chat visitor is logged in at the shop, whose backend
     // signed a claim with the same number (written nationally) and an email address; the email
@@ -323,6 +334,15 @@ channels: []
     REQUIRE(b.admin_port() > 0);
     REQUIRE(a->wait_ready(30s));
     REQUIRE(b.wait_ready(30s));
+    // On a cluster that is not embedded, pipeline.transactions: auto turns them on (this mock
+    // answers them): both instances route in Kafka transactions.
+    for (Daemon* d : {a.get(), &b}) {
+        auto st = d->get("/v1/status");
+        REQUIRE(st);
+        auto doc = parse_json(st->body);
+        REQUIRE(doc.HasMember("pipeline"));
+        CHECK(doc["pipeline"]["transactions"].GetBool());
+    }
 
     // 12 customers, 20 messages each, interleaved; the first instance dies after a third.
     constexpr int kCustomers = 12, kPerCustomer = 20;

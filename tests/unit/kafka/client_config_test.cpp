@@ -87,7 +87,13 @@ TEST_CASE("transactional.id comes from the layer, never from kafka.client", "[ka
     Properties p = producer_properties(s, "omnibus.conversation.host-1:42");
     CHECK(get(p, "transactional.id") == "omnibus.conversation.host-1:42");
     CHECK(get(p, "enable.idempotence") == "true");
+    CHECK(get(p, "transaction.timeout.ms") == "60000");
     CHECK_NOTHROW(detail::make_conf(p));
+    // A message timeout above librdkafka's default transaction timeout raises it.
+    s.message_timeout = std::chrono::minutes(2);
+    CHECK(get(producer_properties(s, "t"), "transaction.timeout.ms") == "120000");
+    CHECK_NOTHROW(detail::make_conf(producer_properties(s, "t")));
+    s.message_timeout = std::chrono::seconds(30);
     s.client = {{"transactional.id", Secret("mine")}};
     CHECK_THROWS_WITH(producer_properties(s), Catch::Contains("transactional.id") && !Catch::Contains("mine"));
 }
