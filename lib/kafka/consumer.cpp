@@ -243,8 +243,8 @@ void Consumer::run() {
             throttle();
         }
         if (txn_ && !txn_broken_) {
-            if (txn_must_abort_) end_transaction("a record was abandoned", true);
-            else if (txn_dirty_ && Clock::now() >= txn_due_) end_transaction("interval", false);
+            if (txn_must_abort_) end_transaction("a record was abandoned", true, false);
+            else if (txn_dirty_ && Clock::now() >= txn_due_) end_transaction("interval", false, true);
             if (!txn_open_ && !txn_broken_) begin_transaction();
         }
         resume_due();
@@ -565,9 +565,9 @@ void Consumer::add_in_flight(long delta) {
     in_flight_gauge_->add(static_cast<double>(delta));
 }
 
-bool Consumer::await_completions(const std::vector<TopicPartition>& parts) {
+bool Consumer::await_completions(const std::vector<TopicPartition>& parts, std::optional<Clock::duration> budget) {
     auto start = Clock::now();
-    auto deadline = start + settings_.close_timeout;
+    auto deadline = start + budget.value_or(settings_.close_timeout);
     auto open = [&] {
         std::size_t n = 0;
         for (const auto& tp : parts)
@@ -652,7 +652,7 @@ void Consumer::rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_
     if (txn_) {
         // The transaction spans every partition: all their work ends with it, then the owner
         // lets these go (its checkpoints then match what was committed).
-        if (!txn_broken_ && txn_open_) end_transaction(lost ? "partitions lost" : "revoke", lost);
+        if (!txn_broken_ && txn_open_) end_transaction(lost ? "partitions lost" : "revoke", lost, false);
         call_hook(options_.on_revoked, changed, "on_revoked");
     } else if (async_) {
         // The owner first: it finishes or abandons the work of these partitions.
@@ -710,10 +710,15 @@ std::chrono::milliseconds Consumer::abort_grace() const {
     return stop_.load() ? std::chrono::milliseconds(0) : std::chrono::milliseconds(30000);
 }
 
-bool Consumer::end_transaction(const char* why, bool abort) {
-    // Nothing new is handed out meanwhile: this thread does not poll until it is done.
+bool Consumer::end_transaction(const char* why, bool abort, bool patient) {
+    // Nothing new is handed out meanwhile: this thread does not poll until it is done. The
+    // interval's commit waits until every record in flight is acknowledged or has failed
+    // (kafka.message_timeout): giving up earlier would abort, rebuild the stores and redo the
+    // work while a broker is slow. A rebalance (and the close) waits kafka.close_timeout.
     std::vector<TopicPartition> parts = all_partitions();
-    if (!abort && !await_completions(parts)) abort = true;  // unfinished work cannot be committed
+    std::optional<Clock::duration> budget;
+    if (patient) budget = settings_.message_timeout + settings_.close_timeout;
+    if (!abort && !await_completions(parts, budget)) abort = true;  // unfinished work cannot be committed
     if (txn_must_abort_) abort = true;
     TxnResult result;
     if (abort) {
@@ -768,7 +773,7 @@ void Consumer::roll_back(const char* why) {
         p.in_flight.clear();
         p.generation = ++generations_;
         p.abandoned = -1;
-        p.resume_at.reset();
+        p.resume_at = Clock::now() + options_.retry_backoff;  // as an abandoned record: not at once
         p.next = p.committed;
         p.stored = p.committed;
     }

@@ -83,16 +83,17 @@
 // read_committed readers). Offsets are never stored or committed outside a transaction.
 //   - A transaction is open whenever a record is handed out. Every transaction_interval, when
 //     records were handed out since the last commit, the consumer stops handing out records,
-//     waits for every record in flight (at most kafka.close_timeout), and commits the
-//     transaction with the offsets of what is done.
+//     waits for every record in flight (until each is done or abandoned, at most
+//     kafka.message_timeout + kafka.close_timeout), and commits the transaction with the
+//     offsets of what is done.
 //   - Abort: when the commit fails in a way the transaction survives (librdkafka's abortable
 //     errors: a record the broker refused, a lost coordinator, a generation the group moved
 //     past), when a record is abandoned, or when records in flight do not finish in time, the
 //     transaction is aborted: nothing it wrote is visible. on_aborted(partitions) then runs
 //     with every assigned partition, and must put the owner's state back to what it was at the
 //     last commit; every partition is handed out again from its last committed offset (from
-//     where this member started it, when it committed nothing yet). Completions of the
-//     aborted work that still arrive are ignored.
+//     where this member started it, when it committed nothing yet), after retry_backoff.
+//     Completions of the aborted work that still arrive are ignored.
 //   - Revocation: every record in flight (of every partition: the transaction spans them all)
 //     is waited for and the transaction committed first (or aborted, with on_aborted); only
 //     then does on_revoked run, so an owner that writes a checkpoint there writes one that
@@ -267,12 +268,16 @@ private:
     void store_offsets(const std::set<TopicPartition>& touched);
     void rewind_abandoned();  // partitions whose abandoned record can be handed out again
     void throttle();          // max_in_flight
-    bool await_completions(const std::vector<TopicPartition>& parts);  // revoke: bounded wait
+    // Revoke (and transactions): waits for the records in flight, at most `budget` (default
+    // kafka.close_timeout); false when some are still out.
+    bool await_completions(const std::vector<TopicPartition>& parts, std::optional<Clock::duration> budget = {});
     void forget(const std::vector<TopicPartition>& parts);  // unpaused, dropped from parts_
     void add_in_flight(long delta);
     void commit_sync(const char* why);
     // Transactional mode: drains, then commits (or aborts and rolls back); false when aborted.
-    bool end_transaction(const char* why, bool abort);
+    // `patient`: the drain may take kafka.message_timeout + close_timeout (the interval's
+    // commit), else close_timeout (rebalance, close).
+    bool end_transaction(const char* why, bool abort, bool patient);
     void roll_back(const char* why);  // after an abort: on_aborted, every partition rewound
     void begin_transaction();
     std::chrono::milliseconds abort_grace() const;

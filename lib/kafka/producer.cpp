@@ -175,12 +175,13 @@ int ms_left(Clock::time_point deadline) {
     return static_cast<int>(std::clamp<long long>(left, 0, std::numeric_limits<int>::max()));
 }
 
-// A transaction call's error, classified: retry it, abort the transaction, or give up.
+// A transaction call's error, classified: retry it (until `retry_until`), abort the
+// transaction, or give up.
 enum class TxnAction { retry, abort, fatal };
-TxnAction classify(const rd_kafka_error_t* e, Clock::time_point deadline) {
+TxnAction classify(const rd_kafka_error_t* e, Clock::time_point retry_until) {
     if (rd_kafka_error_is_fatal(e)) return TxnAction::fatal;
     if (rd_kafka_error_txn_requires_abort(e)) return TxnAction::abort;
-    if (rd_kafka_error_is_retriable(e) && Clock::now() < deadline) return TxnAction::retry;
+    if (rd_kafka_error_is_retriable(e) && Clock::now() < retry_until) return TxnAction::retry;
     return TxnAction::abort;  // out of time, or anything else: what is uncertain is aborted
 }
 
@@ -218,14 +219,14 @@ TxnResult Producer::commit_transaction(const std::vector<std::pair<TopicPartitio
         return abort_locked(deadline, std::to_string(left) + " records of the transaction unacknowledged",
                             abort_grace);
     std::unique_lock serve(serve_mu_, std::defer_lock);
-    // Calls `call` until it succeeds (nullopt), retrying what librdkafka calls retriable while
-    // time is left; otherwise the transaction's end. The abort takes serve_mu_ itself.
-    auto attempt = [&](auto&& call, const char* what) -> std::optional<TxnResult> {
+    // Calls `call` until it succeeds (nullopt), retrying what librdkafka calls retriable until
+    // `retry_until`; otherwise the transaction's end. The abort takes serve_mu_ itself.
+    auto attempt = [&](auto&& call, const char* what, Clock::time_point retry_until) -> std::optional<TxnResult> {
         for (;;) {
             detail::ErrorPtr e(call());
             if (!e) return std::nullopt;
             std::string why = std::string(what) + ": " + rd_kafka_error_string(e.get());
-            switch (classify(e.get(), deadline)) {
+            switch (classify(e.get(), retry_until)) {
                 case TxnAction::retry:
                     std::this_thread::sleep_for(std::chrono::milliseconds(10));
                     continue;
@@ -246,10 +247,13 @@ TxnResult Producer::commit_transaction(const std::vector<std::pair<TopicPartitio
             rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = offset;
         if (auto r = attempt([&] { return rd_kafka_send_offsets_to_transaction(rk_.get(), list.get(), group,
                                                                                 ms_left(deadline)); },
-                             "sending offsets"))
+                             "sending offsets", deadline))
             return *r;
     }
-    if (auto r = attempt([&] { return rd_kafka_commit_transaction(rk_.get(), ms_left(deadline)); }, "committing"))
+    // A commit that ran out of time goes on in the background and can only be resumed (an
+    // abort is refused while it commits): it is resumed for abort_grace past the deadline.
+    if (auto r = attempt([&] { return rd_kafka_commit_transaction(rk_.get(), std::max(ms_left(deadline), 1000)); },
+                         "committing", deadline + abort_grace))
         return *r;
     in_transaction_.store(false);
     txn_committed_->inc();

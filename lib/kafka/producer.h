@@ -142,9 +142,10 @@ public:
     // Sends `offsets` (the next offset to consume, per partition; may be empty) for `group`
     // with the transaction and commits it. Any error the transaction can survive aborts it
     // (outcome aborted); a fatal one, or an abort that does not finish in time, is fatal.
-    // An abort that runs out of time goes on in librdkafka's background and is resumed by
-    // calling again: it is resumed for up to `abort_grace` past the timeout (0 at shutdown, when
-    // the broker's transaction timeout may as well end it) before the producer counts as failed.
+    // A commit or an abort that runs out of time goes on in librdkafka's background and is
+    // resumed by calling again: it is resumed for up to `abort_grace` past the timeout (0 at
+    // shutdown, when the broker's transaction timeout may as well end it); an abort that still
+    // does not finish leaves the producer failed (fatal).
     TxnResult commit_transaction(const std::vector<std::pair<TopicPartition, int64_t>>& offsets,
                                  const rd_kafka_consumer_group_metadata_t* group, std::chrono::milliseconds timeout,
                                  std::chrono::milliseconds abort_grace = std::chrono::seconds(30));

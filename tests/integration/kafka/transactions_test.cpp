@@ -23,6 +23,7 @@ using namespace omnibus::kafka::test;
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
 constexpr int kPartitions = 3;
 constexpr int16_t kAddPartitionsToTxn = 24;  // the Kafka protocol's API keys
 constexpr int16_t kAddOffsetsToTxn = 25;
@@ -265,4 +266,59 @@ TEST_CASE("Transactional consumer: a fenced producer stops the consumer", "[kafk
     std::this_thread::sleep_for(500ms);
     CHECK(stage.handed().size() == handed);  // nothing more is handed out
     CHECK(stage.done_count() < 60);
+}
+
+TEST_CASE("Transactional consumer: the interval's commit waits for slow work instead of aborting",
+          "[kafka][integration][transactions]") {
+    Setup t;  // kafka.close_timeout 3 s, kafka.message_timeout 10 s
+    Producer txn(t.s, t.reg, {{"client", "txn"}}, "omnibus.test.txn-4");
+    REQUIRE(txn.init_transactions(10s).empty());
+    // Work that takes 4 s (longer than the close timeout, within the message timeout): the
+    // handler keeps the Completions and a helper thread completes them later.
+    std::mutex mu;
+    std::vector<std::pair<Clock::time_point, Completion>> held;
+    std::atomic<int> done{0};
+    ConsumerOptions o;
+    o.group_id = "g.txn.slow";
+    o.topics = {"t.in"};
+    o.transactional_producer = &txn;
+    o.transaction_interval = 50ms;
+    o.on_aborted = [](const std::vector<TopicPartition>&) { FAIL_CHECK("no transaction may be aborted"); };
+    o.async_handler = [&](const ConsumedRecord& r, Completion c) {
+        txn.produce(Record{"t.out", r.record.key, "out-" + r.record.value, {}}, [](const DeliveryResult&) {});
+        std::lock_guard lock(mu);
+        held.emplace_back(Clock::now() + 4s, std::move(c));
+    };
+    std::atomic<bool> stop{false};
+    std::thread finisher([&] {
+        while (!stop) {
+            std::vector<Completion> due;
+            {
+                std::lock_guard lock(mu);
+                for (auto it = held.begin(); it != held.end();) {
+                    if (it->first > Clock::now()) {
+                        ++it;
+                        continue;
+                    }
+                    due.push_back(std::move(it->second));
+                    it = held.erase(it);
+                }
+            }
+            for (auto& c : due) {
+                c.done();
+                ++done;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+    });
+    produce_inputs(t.s, t.reg, 0, 20);
+    {
+        Consumer consumer(t.s, std::move(o), t.reg);
+        REQUIRE(wait_until([&] { return done.load() == 20; }, 30s));
+        REQUIRE(wait_until([&] { return transactions(t.reg, "committed") >= 1; }, 10s));
+        CHECK_FALSE(consumer.fatal());
+    }
+    stop = true;
+    finisher.join();
+    CHECK(transactions(t.reg, "aborted") == 0);
 }
