@@ -833,9 +833,32 @@ private:
         // header_timeout then runs from that byte (a slow trickle gets cut off).
         state_ = State::idle;
         expect_within(settings_.idle_timeout);
+        if constexpr (!kTls) {
+            // Plain TCP: wait until the socket is readable, then read. asio's asynchronous read
+            // first tries a read at once, which between keep-alive requests finds nothing (the
+            // client sends the next request only once it has this answer): one system call
+            // wasted per request. (TLS keeps the read: its stream may hold decrypted bytes
+            // already, which a wait on the socket would not see.)
+            return wait_readable();
+        }
         stream_.async_read_some(
             buffer_.prepare(kReadChunk),
             [self = this->shared_from_this()](error_code ec, size_t n) { self->on_idle_read(ec, n); });
+    }
+
+    void wait_readable() {
+        socket().async_wait(Socket::wait_read, [self = this->shared_from_this()](error_code ec) {
+            self->on_readable(ec);
+        });
+    }
+
+    void on_readable(error_code ec) {
+        if (ec) return close_now();  // idle timeout or stop() closed it
+        error_code rec;
+        if (!socket().non_blocking()) socket().non_blocking(true, rec);  // never block the worker
+        const size_t n = socket().read_some(buffer_.prepare(kReadChunk), rec);
+        if (rec == asio::error::would_block || rec == asio::error::try_again) return wait_readable();
+        on_idle_read(rec, n);  // eof: the client closed
     }
 
     void on_idle_read(error_code ec, size_t n) {
