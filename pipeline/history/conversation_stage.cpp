@@ -743,6 +743,12 @@ void ConversationStage::on_erase(const kafka::ConsumedRecord& rec, const std::sh
     std::vector<kafka::Record> tombstones;
     for (auto& c : part->store->erase_customer(cmd->customer))
         tombstones.push_back(changelog_record(std::move(c), part->number));
+    // A right to erasure: the texts leave the store's files too, not only its answers.
+    try {
+        part->store->compact_customer(cmd->customer);
+    } catch (const std::exception& e) {
+        logger.warn("erased history not compacted; RocksDB drops it at a later compaction", {{"error", e.what()}});
+    }
     metrics::Counter* erased = erased_;
     const std::size_t n = tombstones.size();
     produce_all(std::move(tombstones), part, [=](bool ok) {

@@ -524,6 +524,18 @@ std::vector<Change> HistoryStore::erase_customer(std::string_view customer) {
     return out;
 }
 
+void HistoryStore::compact_customer(std::string_view customer) {
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    // Each range [prefix, prefix + 0xff): the customer's entries, absorbed markers and state.
+    for (std::string prefix : {customer_prefix(customer), absorbed_key(customer, ""), state_key(customer)}) {
+        std::string end = prefix;
+        end.push_back('\xff');
+        rocksdb::Slice b(prefix), e(end);
+        impl_->check(impl_->db->CompactRange(o, &b, &e), "compact");
+    }
+}
+
 std::vector<Change> HistoryStore::purge_before(std::int64_t cutoff_ms, std::string& cursor, std::size_t max_scan) {
     std::vector<Change> out;
     rocksdb::WriteBatch b;

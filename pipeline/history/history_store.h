@@ -150,6 +150,11 @@ public:
     std::optional<std::string> state(std::string_view customer) const;
     Change put_state(std::string_view customer, std::string value);
     std::vector<Change> erase_customer(std::string_view customer);
+    // After erase_customer for a right-to-erasure request: compacts the customer's key ranges
+    // (memtable flushed, every file holding them rewritten down to the bottom level), so the
+    // deleted entries' values leave the store's files, not only its answers. Keys may still
+    // show in the MANIFEST's file boundaries until it rolls over. Blocks while it compacts.
+    void compact_customer(std::string_view customer);
     // Entries older than `cutoff_ms`: scans at most `max_scan` entries from `cursor` (a key;
     // "" = the start) and sets it to where the next call goes on, "" once the scan is through.
     std::vector<Change> purge_before(std::int64_t cutoff_ms, std::string& cursor, std::size_t max_scan);

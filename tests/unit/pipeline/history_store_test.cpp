@@ -3,6 +3,10 @@
 // restore from a changelog into an empty store.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include "pipeline/history/history_store.h"
 #include "support/scratch_dir.h"
 
@@ -209,4 +213,44 @@ TEST_CASE("history store: an envelope's entry keeps what context needs and cuts 
     CHECK(e.sender == "whatsapp:15551234567");
     REQUIRE(e.text);
     CHECK(e.text->size() == kMaxTextBytes - 1);  // the two bytes of é do not fit: cut before it
+}
+
+// Every file under `dir` that holds `needle` (bytes, anywhere in the file).
+static std::vector<std::string> files_holding(const std::string& dir, const std::string& needle) {
+    std::vector<std::string> out;
+    for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+        if (!f.is_regular_file()) continue;
+        std::ifstream in(f.path(), std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (bytes.find(needle) != std::string::npos) out.push_back(f.path().filename().string());
+    }
+    return out;
+}
+
+TEST_CASE("history store: an erased customer's texts leave the store's files", "[pipeline][history]") {
+    ScratchDir dir;
+    const std::string path = dir.path() + "/h";
+    {
+        HistoryStore s(path);
+        for (int i = 0; i < 50; ++i) {
+            s.put(entry("c-ana", 1000 + i, "a" + std::to_string(i), "ANA-PRIVATE-TEXT order " + std::to_string(i)));
+            s.put(entry("c-bo", 1000 + i, "b" + std::to_string(i), "BO-KEEPS-THIS " + std::to_string(i)));
+        }
+        s.put_state("c-ana", "ANA-PRIVATE-STATE");
+        s.write_checkpoint(1);  // flushed: both customers' texts are in a table file now
+        s.clear_checkpoint();
+        REQUIRE_FALSE(files_holding(path, "ANA-PRIVATE-TEXT").empty());
+
+        s.erase_customer("c-ana");
+        s.compact_customer("c-ana");
+        CHECK_FALSE(s.holds("c-ana"));
+        CHECK(s.all("c-bo").size() == 50);
+    }
+    CHECK(files_holding(path, "ANA-PRIVATE-TEXT").empty());
+    CHECK(files_holding(path, "ANA-PRIVATE-STATE").empty());
+    // The scan finds what is there: the other customer's texts are.
+    CHECK_FALSE(files_holding(path, "BO-KEEPS-THIS").empty());
+    HistoryStore again(path);
+    CHECK(again.all("c-bo").size() == 50);
+    CHECK(again.all("c-ana").empty());
 }
