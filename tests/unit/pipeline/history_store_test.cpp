@@ -5,7 +5,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include "pipeline/history/history_store.h"
 #include "support/scratch_dir.h"
@@ -220,8 +219,10 @@ static std::vector<std::string> files_holding(const std::string& dir, const std:
     std::vector<std::string> out;
     for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
         if (!f.is_regular_file()) continue;
+        std::string bytes(static_cast<size_t>(f.file_size()), '\0');
         std::ifstream in(f.path(), std::ios::binary);
-        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        bytes.resize(static_cast<size_t>(in.gcount()));
         if (bytes.find(needle) != std::string::npos) out.push_back(f.path().filename().string());
     }
     return out;
