@@ -397,14 +397,12 @@ void Daemon::start_pipeline() {
         directory->announce({});
         // The directory is stopped after the stage (stop_pipeline), so the pointer outlives it.
         co.on_partitions_changed = [dir = directory.get()](std::vector<int> held) { dir->announce(std::move(held)); };
-        if (config_.pipeline.producer_linger != k.linger && !pipeline_producer_) {
-            kafka::KafkaSettings pk = k;
-            pk.linger = config_.pipeline.producer_linger;
-            pipeline_producer_ = std::make_unique<kafka::Producer>(pk, metrics_, metrics::Labels{{"producer", "pipeline"}});
-        }
-        kafka::Producer& out = pipeline_producer_ ? *pipeline_producer_ : *producer_;
+        // The stages' producers batch with pipeline.producer_linger_ms.
         kafka::KafkaSettings pk = k;
         pk.linger = config_.pipeline.producer_linger;
+        if (pk.linger != k.linger && !pipeline_producer_)
+            pipeline_producer_ = std::make_unique<kafka::Producer>(pk, metrics_, metrics::Labels{{"producer", "pipeline"}});
+        kafka::Producer& out = pipeline_producer_ ? *pipeline_producer_ : *producer_;
         if (!start_transactions(pk)) return;
         co.transactional_producer = transactions_.load() ? txn_producer_.get() : nullptr;
         co.transaction_interval = config_.pipeline.transaction_interval;

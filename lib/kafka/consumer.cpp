@@ -707,7 +707,7 @@ void Consumer::begin_transaction() {
 std::chrono::milliseconds Consumer::abort_grace() const {
     // At shutdown the close's budget is what counts; an abort left unfinished then is ended by
     // the broker (transaction.timeout.ms) and fences nothing.
-    return stop_.load() ? std::chrono::milliseconds(0) : std::chrono::milliseconds(30000);
+    return stop_.load() ? std::chrono::milliseconds(0) : kTxnResumeGrace;
 }
 
 bool Consumer::end_transaction(const char* why, bool abort, bool patient) {

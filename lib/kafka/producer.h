@@ -80,6 +80,10 @@ enum class TxnOutcome {
     aborted,    // none of them are; begin a new one and redo the work from the committed offsets
     fatal,      // the producer cannot go on (fenced by a newer instance, or unknown state): replace it
 };
+// How long a commit or an abort that ran out of time is resumed past its deadline (see
+// Producer::commit_transaction).
+inline constexpr std::chrono::milliseconds kTxnResumeGrace{30000};
+
 struct TxnResult {
     TxnOutcome outcome = TxnOutcome::committed;
     std::string error;  // why, when not committed
@@ -148,9 +152,9 @@ public:
     // does not finish leaves the producer failed (fatal).
     TxnResult commit_transaction(const std::vector<std::pair<TopicPartition, int64_t>>& offsets,
                                  const rd_kafka_consumer_group_metadata_t* group, std::chrono::milliseconds timeout,
-                                 std::chrono::milliseconds abort_grace = std::chrono::seconds(30));
+                                 std::chrono::milliseconds abort_grace = kTxnResumeGrace);
     TxnResult abort_transaction(std::chrono::milliseconds timeout, std::string why = "aborted by its owner",
-                                std::chrono::milliseconds abort_grace = std::chrono::seconds(30));
+                                std::chrono::milliseconds abort_grace = kTxnResumeGrace);
     bool in_transaction() const { return in_transaction_.load(); }
 
     // Records whose callback has not run yet.
