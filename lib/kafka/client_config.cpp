@@ -114,6 +114,10 @@ Properties producer_properties(const KafkaSettings& s, const std::string& transa
 Properties consumer_properties(const KafkaSettings& s, const std::string& group_id, bool transactional) {
     Properties defaults = common_defaults(s);
     defaults["auto.offset.reset"] = Secret("earliest");
+    // The mock answers a Fetch that found nothing only when fetch.wait.max.ms is over, even
+    // when records arrive meanwhile (a broker answers at once). With librdkafka's 500 ms, a
+    // stage that had caught up waited that long for the next record at every hop.
+    if (s.embedded) defaults["fetch.wait.max.ms"] = Secret("20");
     return merge(s, std::move(defaults),
                  {
                      {"bootstrap.servers", Secret(s.brokers)},

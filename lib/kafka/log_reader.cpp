@@ -35,9 +35,7 @@ Properties reader_properties(const KafkaSettings& s) {
     p["auto.offset.reset"] = Secret("error");  // a start offset not on the log: on_gap, by the layer
     p["enable.partition.eof"] = Secret("true");
     p["isolation.level"] = Secret("read_committed");
-    // The mock answers a Fetch only when fetch.wait.max.ms is over, even when records arrive
-    // meanwhile (a broker answers at once): that wait is the tail latency there.
-    if (s.embedded && !s.client.contains("fetch.wait.max.ms")) p["fetch.wait.max.ms"] = Secret("20");
+    // With kafka.embedded, fetch.wait.max.ms is 20 ms (consumer_properties): the mock's tail latency.
     return p;
 }
 

@@ -78,6 +78,13 @@ TEST_CASE("consumer properties: cooperative-sticky, offsets stored by the layer"
     Properties t = consumer_properties(s, "omnibus-conversation", true);
     CHECK(get(t, "enable.auto.commit") == "false");
     CHECK(get(t, "enable.auto.offset.store") == "false");
+    // A broker's long poll is librdkafka's to choose; the mock's is bounded (it never wakes early),
+    // and kafka.client still decides.
+    CHECK(get(p, "fetch.wait.max.ms") == "<unset>");
+    s.embedded = true;
+    CHECK(get(consumer_properties(s, "g"), "fetch.wait.max.ms") == "20");
+    s.client["fetch.wait.max.ms"] = Secret("100");
+    CHECK(get(consumer_properties(s, "g"), "fetch.wait.max.ms") == "100");
 }
 
 TEST_CASE("transactional.id comes from the layer, never from kafka.client", "[kafka][config]") {
