@@ -33,6 +33,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -128,6 +129,31 @@ double children_cpu_seconds() {
     getrusage(RUSAGE_CHILDREN, &ru);
     return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds of this process's threads, summed by thread name (the stages' consumer threads
+// are "c:<stage>", the producers' report threads "kafka-reports", librdkafka's "rdk:...").
+std::map<std::string, double> thread_cpu_seconds() {
+    std::map<std::string, double> out;
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream in(task.path() / "stat");
+        std::string stat;
+        std::getline(in, stat);
+        const auto open = stat.find('('), close = stat.rfind(')');
+        if (open == std::string::npos || close == std::string::npos) continue;
+        std::string name = stat.substr(open + 1, close - open - 1);
+        if (name.starts_with("rdk:broker")) name = "rdk:broker";  // one per broker and client
+        std::istringstream fields(stat.substr(close + 2));
+        std::string f;
+        unsigned long long utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && fields >> f; ++i) {
+            if (i == 14) utime = std::stoull(f);
+            if (i == 15) stime = std::stoull(f);
+        }
+        out[name] += static_cast<double>(utime + stime) / tick;
+    }
+    return out;
 }
 
 double cpu_seconds() {
@@ -369,17 +395,26 @@ int main(int argc, char** argv) {
         const std::uint64_t emitted_before = emitted.value();
         const std::int64_t n = static_cast<std::int64_t>(customers) * (last - first);
         // The clock runs from the first record produced to the last one routed.
+        const auto threads0 = thread_cpu_seconds();
         const double c0 = cpu_seconds(), b0 = process_cpu_seconds(brokers.pid);
         const auto w0 = Clock::now();
         feeder.send(std::to_string(first) + " " + std::to_string(last) + "\n");
         const bool counted = wait_emitted(emitted_before + static_cast<std::uint64_t>(n), 300);
         const double wall = std::chrono::duration<double>(Clock::now() - w0).count();
         const double cpu = cpu_seconds() - c0, bcpu = process_cpu_seconds(brokers.pid) - b0;
+        auto threads = thread_cpu_seconds();
         const bool ok = counted && marks.wait_for("", before + n, 30) && feeder.produced();
         const double dn = static_cast<double>(n);
         std::printf("  %-14s %8lld msgs  %8.0f msg/s wall  %8.0f msg/CPU-s (pipeline process; brokers %.0f, both %.0f)  %s\n",
                     name, static_cast<long long>(n), dn / wall, dn / cpu, bcpu > 0 ? dn / bcpu : 0.0, dn / (cpu + bcpu),
                     ok ? "all routed" : "NOT ALL ROUTED");
+        // Where the process's CPU went (threads that ended meanwhile are not in it).
+        std::string where;
+        for (auto& [thread, sec] : threads) {
+            const double used = sec - (threads0.contains(thread) ? threads0.at(thread) : 0.0);
+            if (used * 1e6 / dn >= 0.5) where += "  " + thread + " " + std::to_string(static_cast<int>(used * 1e6 / dn + 0.5));
+        }
+        std::printf("    µs of CPU per message by thread:%s\n", where.c_str());
         return std::pair<double, double>{static_cast<double>(n) / wall, static_cast<double>(n) / cpu};
     };
     phase("first contact", 0, 1);

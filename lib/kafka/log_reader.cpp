@@ -1,6 +1,8 @@
 // Single-partition log reader: explicit assignment, no group, batches in offset order.
 #include "kafka/log_reader.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <limits>
 #include <memory>
@@ -190,6 +192,7 @@ void LogReader::assign(int64_t offset) {
 }
 
 void LogReader::run() {
+    pthread_setname_np(pthread_self(), "kafka-log");
     reader_id_.store(std::this_thread::get_id());
     assign(options_.start_offset);
     std::vector<detail::MessagePtr> msgs;

@@ -1,6 +1,8 @@
 // Idempotent asynchronous producer with one delivery callback per record (see producer.h).
 #include "kafka/producer.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -467,6 +469,7 @@ void Producer::drain_local_failures() {
 }
 
 void Producer::poll_loop() {
+    pthread_setname_np(pthread_self(), "kafka-reports");  // delivery reports and their callbacks
     while (!stop_.load()) {
         if (external_.load()) {
             // Another thread serves. This one looks every kSafetyNet for anything left:

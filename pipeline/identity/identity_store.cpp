@@ -7,6 +7,7 @@
 
 #include <charconv>
 #include <filesystem>
+#include <mutex>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -35,17 +36,80 @@ std::optional<std::string> get(rocksdb::DB& db, std::string_view key) {
     return value;
 }
 
+}  // namespace
+
+// The DB and a cache of what was read from it ("i/" and "c/" keys, found or not; customers
+// decoded). Every message looks up two or three keys, mostly of customers seen a moment ago:
+// a RocksDB Get costs a memtable search and a copy, and a customer a JSON decode; a hit is one
+// hash lookup. Coherence: apply() writes its batch, then drops the keys it wrote and moves
+// the generation on; a reader inserts what it read only when no apply() ended since it
+// looked (else the value may be older than the DB).
+struct IdentityStore::Impl {
+    struct Entry {
+        std::optional<std::string> raw;
+        std::optional<Customer> customer;  // "c/" keys: raw decoded
+    };
+    using EntryPtr = std::shared_ptr<const Entry>;
+
+    std::unique_ptr<rocksdb::DB> db;
+    std::size_t cache_entries = 0;  // then the cache starts over
+    mutable std::mutex mu;
+    mutable std::unordered_map<std::string, EntryPtr> cache;  // guarded by mu
+    mutable std::uint64_t generation = 0;                     // guarded by mu
+
+    EntryPtr read_db(const std::string& key) const {
+        auto e = std::make_shared<Entry>();
+        e->raw = identity::get(*db, key);
+        if (e->raw && key.starts_with("c/")) e->customer = decode_customer(*e->raw);
+        return e;
+    }
+    EntryPtr load(const std::string& key) const {
+        if (cache_entries == 0) return read_db(key);
+        std::uint64_t seen = 0;
+        {
+            std::lock_guard lock(mu);
+            if (auto it = cache.find(key); it != cache.end()) return it->second;
+            seen = generation;
+        }
+        EntryPtr e = read_db(key);
+        std::lock_guard lock(mu);
+        if (generation == seen) {
+            if (cache.size() >= cache_entries) cache.clear();
+            cache.emplace(key, e);
+        }
+        return e;
+    }
+    std::optional<std::string> get(const std::string& key) const { return load(key)->raw; }
+    std::optional<Customer> customer(const std::string& key) const { return load(key)->customer; }
+
+    template <class Keys>
+    void written(const Keys& keys) {  // after the write: what was read before it is stale
+        std::lock_guard lock(mu);
+        for (const auto& [key, value] : keys) cache.erase(key);
+        ++generation;
+    }
+    void forget_all() {
+        std::lock_guard lock(mu);
+        cache.clear();
+        ++generation;
+    }
+};
+
+namespace {
+
 // identity::Store over the DB plus the batch being built: reads see the batch's writes.
 class BatchStore final : public Store {
 public:
-    explicit BatchStore(rocksdb::DB& db) : db_(db) {}
+    explicit BatchStore(const IdentityStore::Impl& db) : db_(db) {}
 
     std::optional<std::string> customer_of(std::string_view identity) override {
         return read(identity_key(identity));
     }
     std::optional<Customer> customer(std::string_view id) override {
-        auto v = read(customer_key(id));
-        return v ? decode_customer(*v) : std::nullopt;
+        const std::string key = customer_key(id);
+        if (auto it = overlay_.find(key); it != overlay_.end())
+            return it->second ? decode_customer(*it->second) : std::nullopt;
+        return db_.customer(key);
     }
     void put_identity(std::string_view identity, std::string_view customer_id) override {
         write(identity_key(identity), std::string(customer_id));
@@ -55,11 +119,12 @@ public:
     void erase_customer(std::string_view id) override { write(customer_key(id), std::nullopt); }
 
     rocksdb::WriteBatch& batch() { return batch_; }
+    const std::unordered_map<std::string, std::optional<std::string>>& written() const { return overlay_; }
 
 private:
     std::optional<std::string> read(const std::string& key) {
         if (auto it = overlay_.find(key); it != overlay_.end()) return it->second;
-        return get(db_, key);
+        return db_.get(key);
     }
     void write(std::string key, std::optional<std::string> value) {
         if (value)
@@ -69,19 +134,16 @@ private:
         overlay_[std::move(key)] = std::move(value);
     }
 
-    rocksdb::DB& db_;
+    const IdentityStore::Impl& db_;
     std::unordered_map<std::string, std::optional<std::string>> overlay_;
     rocksdb::WriteBatch batch_;
 };
 
 }  // namespace
 
-struct IdentityStore::Impl {
-    std::unique_ptr<rocksdb::DB> db;
-    std::optional<std::string> get(std::string_view key) const { return identity::get(*db, key); }
-};
-
-IdentityStore::IdentityStore(std::string path) : path_(std::move(path)), impl_(std::make_unique<Impl>()) {
+IdentityStore::IdentityStore(std::string path, std::size_t cache_entries)
+    : path_(std::move(path)), impl_(std::make_unique<Impl>()) {
+    impl_->cache_entries = cache_entries;
     std::error_code ec;
     std::filesystem::create_directories(path_, ec);
     if (ec) throw std::runtime_error("identity store " + path_ + ": cannot create directory: " + ec.message());
@@ -109,34 +171,33 @@ std::optional<std::string> IdentityStore::customer_of(std::string_view identity)
 }
 
 std::optional<Customer> IdentityStore::customer(std::string_view id) const {
-    auto v = impl_->get(customer_key(id));
-    return v ? decode_customer(*v) : std::nullopt;
+    return impl_->customer(customer_key(id));
 }
 
 std::optional<Customer> IdentityStore::resolve(std::string_view id) const {
     // The state machine's own alias walk, over the DB with nothing written. Reads of one
     // RocksDB snapshot would be stricter; a merge between two reads only makes the answer
     // the newer survivor, which is as good.
-    BatchStore reader(*impl_->db);
+    BatchStore reader(*impl_);
     return identity::resolve(reader, id);
 }
 
 std::optional<std::string> IdentityStore::resolve_identity(std::string_view identity) const {
     auto cid = customer_of(identity);
     if (!cid) return std::nullopt;
-    auto c = customer(*cid);
-    if (c && !c->merged_into) return cid;  // the common case: one read each
+    const auto c = impl_->load(customer_key(*cid));
+    if (c->customer && !c->customer->merged_into) return cid;  // the common case: one read each
     auto r = resolve(*cid);
     return r ? std::optional<std::string>(r->id) : std::nullopt;
 }
 
 std::int64_t IdentityStore::next_offset() const {
-    auto v = impl_->get(kNextOffset);
+    auto v = identity::get(*impl_->db, kNextOffset);  // written by apply() directly: never cached
     return v ? to_int(*v) : 0;
 }
 
 std::int64_t IdentityStore::applied_ms() const {
-    auto v = impl_->get(kAppliedMs);
+    auto v = identity::get(*impl_->db, kAppliedMs);
     return v ? to_int(*v) : 0;
 }
 
@@ -145,7 +206,7 @@ std::vector<std::pair<std::int64_t, Outcome>> IdentityStore::apply(std::span<con
     std::vector<std::pair<std::int64_t, Outcome>> out;
     if (entries.empty()) return out;
     const std::int64_t from = next_offset();
-    BatchStore store(*impl_->db);
+    BatchStore store(*impl_);
     std::int64_t last = from - 1;
     for (const LogEntry& e : entries) {
         if (e.offset < from || e.offset <= last) continue;  // applied already
@@ -158,6 +219,7 @@ std::vector<std::pair<std::int64_t, Outcome>> IdentityStore::apply(std::span<con
     rocksdb::WriteOptions wo;  // WAL on; a lost tail after a power cut is re-read from the log
     rocksdb::Status st = impl_->db->Write(wo, &store.batch());
     if (!st.ok()) throw std::runtime_error("identity store " + path_ + ": write: " + st.ToString());
+    impl_->written(store.written());
     return out;
 }
 
@@ -167,6 +229,7 @@ void IdentityStore::wipe() {
     for (it->SeekToFirst(); it->Valid(); it->Next()) batch.Delete(it->key());
     if (!it->status().ok()) throw std::runtime_error("identity store " + path_ + ": " + it->status().ToString());
     rocksdb::Status st = impl_->db->Write(rocksdb::WriteOptions(), &batch);
+    impl_->forget_all();
     if (!st.ok()) throw std::runtime_error("identity store " + path_ + ": wipe: " + st.ToString());
 }
 

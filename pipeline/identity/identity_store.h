@@ -12,6 +12,8 @@
 //
 // Threads: reads (customer_of, customer, resolve, next_offset, applied_ms) from any thread,
 // concurrently; they see whole batches only. apply() and wipe() from one thread at a time.
+// Reads of "i/" and "c/" keys are cached (kCacheEntries keys); apply() and wipe() drop what
+// they change, so a read never answers older than the last apply() that returned.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +38,9 @@ class IdentityStore {
 public:
     // Opens or creates the store at `path` (directories created). Throws std::runtime_error
     // naming the path and RocksDB's reason.
-    explicit IdentityStore(std::string path);
+    // `cache_entries`: how many keys the read cache holds before it starts over (0: no cache).
+    static constexpr std::size_t kCacheEntries = 16384;
+    explicit IdentityStore(std::string path, std::size_t cache_entries = kCacheEntries);
     ~IdentityStore();
     IdentityStore(const IdentityStore&) = delete;
     IdentityStore& operator=(const IdentityStore&) = delete;
@@ -61,8 +65,9 @@ public:
 
     const std::string& path() const { return path_; }
 
+    struct Impl;  // the DB and its read cache (identity_store.cpp)
+
 private:
-    struct Impl;
     std::string path_;
     std::unique_ptr<Impl> impl_;
 };

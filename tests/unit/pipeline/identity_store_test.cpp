@@ -117,3 +117,65 @@ TEST_CASE("identity store: a path that cannot be a directory is a clear error", 
         CHECK_THAT(e.what(), Catch::Contains(file));
     }
 }
+
+TEST_CASE("identity store: cached reads never answer older than the last apply or wipe",
+          "[pipeline][identity][store]") {
+    ScratchDir dir;
+    IdentityStore rocks(dir.path() + "/identity");
+    MemoryStore memory;
+    std::mt19937 rng(11);
+    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    const std::vector<std::string> kinds = {"whatsapp", "phone", "email"};
+    auto check_all = [&](int identities) {
+        // Every identity read, found or not: the store caches both, so the next batch's
+        // changes must reach what was cached here.
+        for (int i = 0; i < identities; ++i)
+            for (const auto& kind : kinds) {
+                const std::string ident = kind + ":" + std::to_string(i);
+                auto m = memory.customer_of(ident);
+                auto expected = m ? resolve(memory, *m) : std::nullopt;
+                auto got = rocks.resolve_identity(ident);
+                INFO(ident);
+                REQUIRE(got.has_value() == expected.has_value());
+                if (got) {
+                    REQUIRE(*got == expected->id);
+                    auto c = rocks.resolve(*got);
+                    REQUIRE(c);
+                    CHECK(c->identities == expected->identities);
+                }
+            }
+    };
+    check_all(40);  // all unknown, all cached as such
+    std::vector<LogEntry> batch;
+    for (std::int64_t off = 0; off < 600; ++off) {
+        Request r;
+        const int k = pick(10);
+        if (k == 0 && off > 10) {
+            r = Request{Op::erase, "r" + std::to_string(off), "c" + std::to_string(pick(static_cast<int>(off))), {}, 1, "t", {}};
+        } else if (k == 1 && off > 10) {
+            r = Request{Op::unlink, "r" + std::to_string(off), "c" + std::to_string(pick(static_cast<int>(off))),
+                        {kinds[pick(3)] + ":" + std::to_string(pick(40))}, 1, "t", {}};
+        } else {
+            std::vector<std::string> ids{kinds[pick(3)] + ":" + std::to_string(pick(40))};
+            if (pick(2) == 0) ids.push_back(kinds[pick(3)] + ":" + std::to_string(pick(40)));  // may merge two
+            std::sort(ids.begin(), ids.end());
+            ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+            r = observe("r" + std::to_string(off), "c" + std::to_string(off), ids);
+        }
+        (void)apply(r, off, memory);
+        batch.push_back({off, r});
+        if (batch.size() == 1 + static_cast<std::size_t>(pick(8))) {
+            (void)rocks.apply(batch, off);
+            batch.clear();
+            check_all(40);
+        }
+    }
+    int linked = 0;
+    for (int i = 0; i < 40; ++i)
+        for (const auto& kind : kinds) linked += rocks.resolve_identity(kind + ":" + std::to_string(i)) ? 1 : 0;
+    REQUIRE(linked > 0);  // cached as found, just now
+    rocks.wipe();
+    for (int i = 0; i < 40; ++i)
+        for (const auto& kind : kinds) CHECK_FALSE(rocks.resolve_identity(kind + ":" + std::to_string(i)));
+    CHECK(rocks.next_offset() == 0);
+}
