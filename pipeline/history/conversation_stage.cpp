@@ -410,7 +410,7 @@ void ConversationStage::on_record(const kafka::ConsumedRecord& rec, kafka::Compl
         std::string conversation;
         std::int64_t started = at;
         bool opened = false;
-        if (auto last = store.last(customer); last && at - last->at_ms <= h.conversation_idle.count()) {
+        if (auto last = store.last_conversation(customer); last && at - last->at_ms <= h.conversation_idle.count()) {
             conversation = last->conversation;
             started = last->conversation_started_ms;
         } else {

@@ -3,6 +3,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -99,6 +100,26 @@ std::optional<std::string_view> customer_of_key(std::string_view key) {
     const auto last = key.rfind('/');
     return key.substr(kEntryPrefix.size(), last - 17 - kEntryPrefix.size());
 }
+
+// "h/<customer>/": a customer's entries arrive in time order, each right after the one
+// before it in key order, so RocksDB can insert it next to the last insert of its customer
+// instead of searching the memtable's skip list from the top
+// (memtable_insert_with_hint_prefix_extractor).
+class CustomerOfEntry final : public rocksdb::SliceTransform {
+public:
+    const char* Name() const override { return "omnibus.history.CustomerOfEntry"; }
+    rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+        return {key.data(), end_of_prefix(view(key))};
+    }
+    bool InDomain(const rocksdb::Slice& key) const override { return end_of_prefix(view(key)) > 0; }
+
+private:
+    static std::size_t end_of_prefix(std::string_view key) {
+        if (!key.starts_with(kEntryPrefix)) return 0;
+        const auto slash = key.find('/', kEntryPrefix.size());
+        return slash == std::string_view::npos ? 0 : slash + 1;
+    }
+};
 
 }  // namespace
 
@@ -229,6 +250,8 @@ HistoryStore::HistoryStore(std::string path, std::shared_ptr<TailCache> cache)
     o.max_open_files = 64;
     o.write_buffer_size = 8 << 20;  // one store per partition: keep each one's memtable small
     o.max_write_buffer_number = 2;
+    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<CustomerOfEntry>();
+    o.allow_concurrent_memtable_write = false;  // the hint needs it; the stage is the one writer but for a purge
     rocksdb::DB* db = nullptr;
     rocksdb::Status st = rocksdb::DB::Open(o, path_, &db);
     if (!st.ok()) throw std::runtime_error("history store " + path_ + ": " + st.ToString());
@@ -315,6 +338,14 @@ std::optional<HistoryEntry> HistoryStore::last(std::string_view customer) const 
     auto r = recent(customer, {}, 1, SIZE_MAX);
     if (r.empty()) return std::nullopt;
     return std::move(r.back());
+}
+
+std::optional<HistoryStore::ConversationTip> HistoryStore::last_conversation(std::string_view customer) const {
+    std::optional<ConversationTip> tip;
+    recent_each(customer, {}, 1, SIZE_MAX, [&](const HistoryEntry& e) {
+        tip = ConversationTip{e.at_ms, e.conversation, e.conversation_started_ms};
+    });
+    return tip;
 }
 
 std::vector<HistoryEntry> HistoryStore::recent(std::string_view customer, std::string_view before_key,

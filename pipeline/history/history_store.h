@@ -128,6 +128,15 @@ public:
     // ---- reads ----
     std::optional<HistoryEntry> find(std::string_view key) const;
     std::optional<HistoryEntry> last(std::string_view customer) const;
+    // Of the newest entry, what opens or continues a conversation (every message asks; no
+    // copy of the entry's text).
+    struct ConversationTip {
+        std::int64_t at_ms = 0;
+        std::string conversation;
+        std::int64_t conversation_started_ms = 0;
+        friend bool operator==(const ConversationTip&, const ConversationTip&) = default;
+    };
+    std::optional<ConversationTip> last_conversation(std::string_view customer) const;
     // The customer's newest entries before `key` (all of them when key is empty), oldest
     // first: at most `count`, and of those only as many as fit `text_bytes` (newest kept).
     std::vector<HistoryEntry> recent(std::string_view customer, std::string_view before_key, std::size_t count,

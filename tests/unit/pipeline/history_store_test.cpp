@@ -72,6 +72,14 @@ TEST_CASE("history store: last, recent and find see one customer's entries in ti
     CHECK(s.last("c-1")->id == "m3");
     CHECK(s.last("c-10")->id == "x1");
     CHECK_FALSE(s.last("c-2"));
+    s.put(entry("c-10", 2600, "x2", "a new conversation", "wa", "conv-2"));
+    auto tip = s.last_conversation("c-10");
+    REQUIRE(tip);
+    CHECK(tip->at_ms == 2600);
+    CHECK(tip->conversation == "conv-2");
+    CHECK(tip->conversation_started_ms == 1000);
+    CHECK(s.last_conversation("c-1")->at_ms == 3000);
+    CHECK_FALSE(s.last_conversation("c-2"));
     CHECK(ids(s.recent("c-1", {}, 10, 1 << 20)) == std::vector<std::string>{"m1", "m2", "m3"});
     // Before a key: what came earlier only.
     CHECK(ids(s.recent("c-1", entry_key("c-1", 3000, "m3"), 10, 1 << 20)) == std::vector<std::string>{"m1", "m2"});

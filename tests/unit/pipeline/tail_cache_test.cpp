@@ -64,6 +64,7 @@ TEST_CASE("tail cache: a cached store answers every read as an uncached one, thr
         CAPTURE(c);
         auto pl = plain.last(c), cl = cached.last(c);
         REQUIRE(pl == cl);
+        REQUIRE(plain.last_conversation(c) == cached.last_conversation(c));
         REQUIRE(plain.state(c) == cached.state(c));
         for (std::size_t count : {std::size_t{1}, keep, keep + 2}) {
             for (std::size_t bytes : {budget, budget / 2, std::size_t{SIZE_MAX}}) {
