@@ -412,7 +412,10 @@ int main(int argc, char** argv) {
         std::string where;
         for (auto& [thread, sec] : threads) {
             const double used = sec - (threads0.contains(thread) ? threads0.at(thread) : 0.0);
-            if (used * 1e6 / dn >= 0.5) where += "  " + thread + " " + std::to_string(static_cast<int>(used * 1e6 / dn + 0.5));
+            if (used * 1e6 / dn < 0.5) continue;
+            char figure[32];
+            std::snprintf(figure, sizeof figure, " %.1f", used * 1e6 / dn);
+            where += "  " + thread + figure;
         }
         std::printf("    µs of CPU per message by thread:%s\n", where.c_str());
         return std::pair<double, double>{static_cast<double>(n) / wall, static_cast<double>(n) / cpu};

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 
@@ -897,6 +898,32 @@ std::string encode_body(const Envelope& env) {
 
 kafka::Record encode(const Envelope& env, std::string key) {
     return to_record(attributes_of(env), std::move(key), encode_body(env));
+}
+
+std::optional<std::string> with_customer_id(std::string_view body, std::string_view customer_id) {
+    if (customer_id.empty() || customer_id.size() > 256) return std::nullopt;
+    for (char c : customer_id)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-')
+            return std::nullopt;
+    std::size_t end = body.size();
+    while (end > 0 && (body[end - 1] == ' ' || body[end - 1] == '\n' || body[end - 1] == '\r' || body[end - 1] == '\t'))
+        --end;
+    if (end < 2 || body[end - 1] != '}') return std::nullopt;
+    std::size_t last = end - 1;  // the object's closing brace; is anything before it?
+    std::size_t before = last;
+    while (before > 0 && (body[before - 1] == ' ' || body[before - 1] == '\n' || body[before - 1] == '\r' ||
+                          body[before - 1] == '\t'))
+        --before;
+    const bool empty_object = before > 0 && body[before - 1] == '{';
+    constexpr std::string_view kName = "\"customer_id\":\"";
+    std::string out;
+    out.reserve(last + kName.size() + customer_id.size() + 3);
+    out.append(body.substr(0, last));
+    if (!empty_object) out += ',';
+    out.append(kName);
+    out.append(customer_id);
+    out.append("\"}");
+    return out;
 }
 
 Result<Envelope> decode_body(std::string_view body, const DecodeOptions& options) {

@@ -456,10 +456,10 @@ bool HistoryStore::holds(std::string_view customer) const {
     return it->Valid() && view(it->key()).substr(0, prefix.size()) == prefix;
 }
 
-Change HistoryStore::put(const HistoryEntry& e) {
+Change HistoryStore::put(HistoryEntry e) {
     Change c{entry_key(e.customer, e.at_ms, e.id), encode(e)};
     impl_->check(impl_->db->Put(impl_->data_write, c.key, *c.value), "write");
-    if (cache_) cache_->put(this, c.key, e);
+    if (cache_) cache_->put(this, c.key, std::move(e));
     return c;
 }
 

@@ -153,7 +153,7 @@ public:
     bool absorbed(std::string_view survivor, std::string_view alias) const;
 
     // ---- writes (each returns what to mirror on the changelog) ----
-    Change put(const HistoryEntry& e);
+    Change put(HistoryEntry e);  // a temporary moves into the tail cache
     Change remove(std::string_view key);
     Change mark_absorbed(std::string_view survivor, std::string_view alias);
     std::optional<std::string> state(std::string_view customer) const;

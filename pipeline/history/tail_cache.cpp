@@ -98,7 +98,7 @@ const Tail& TailCache::find_or_load(const void* owner, std::string_view customer
     return oversize_;
 }
 
-void TailCache::put(const void* owner, const std::string& key, const HistoryEntry& e) {
+void TailCache::put(const void* owner, const std::string& key, HistoryEntry e) {
     std::lock_guard lock(mu_);
     auto it = slots_.find(e.customer);
     if (it == slots_.end() || it->second.owner != owner) return;
@@ -106,11 +106,11 @@ void TailCache::put(const void* owner, const std::string& key, const HistoryEntr
     auto& v = s.tail.entries;
     auto pos = first_not_before(v, key);
     if (pos != v.end() && pos->key == key) {
-        pos->entry = e;  // the same message written again
+        pos->entry = std::move(e);  // the same message written again
     } else {
         // Older than every entry of a tail that is not whole: outside what it covers.
         if (pos == v.begin() && !s.tail.whole) return;
-        v.insert(pos, CachedEntry{key, e});
+        v.insert(pos, CachedEntry{key, std::move(e)});
         trim(s.tail);
     }
     account(s);

@@ -94,7 +94,7 @@ public:
     // After the store wrote them to RocksDB. put and set_state change a tail the cache holds (of
     // `owner`) and do nothing for customers it does not hold; drop forgets the customer's tail
     // (an entry removed: the tail would no longer reach back as far as trim() keeps).
-    void put(const void* owner, const std::string& key, const HistoryEntry& e);
+    void put(const void* owner, const std::string& key, HistoryEntry e);
     void set_state(const void* owner, std::string_view customer, std::optional<std::string> state);
     void drop(std::string_view customer);
     void drop_owner(const void* owner);

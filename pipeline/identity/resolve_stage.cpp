@@ -142,8 +142,19 @@ void ResolveStage::next_of(const std::string& sender) {
 }
 
 void ResolveStage::emit(const std::shared_ptr<Work>& w, const std::string& customer) {
-    w->env.customer_id = customer;
-    kafka::Record out = envelope::encode(w->env, customer);
+    kafka::Record out;
+    std::optional<std::string> body;
+    if (!w->env.customer_id) body = envelope::with_customer_id(w->rec.record.value, customer);
+    if (body) {
+        // Only the customer id is new: the record as it came (its headers too), keyed by the
+        // customer, without decoding and encoding the rest of the body again.
+        out.key = customer;
+        out.value = std::move(*body);
+        out.headers = std::move(w->rec.record.headers);
+    } else {
+        w->env.customer_id = customer;
+        out = envelope::encode(w->env, customer);
+    }
     out.topic = options_.output_topic;
     auto done = w->done;
     producer_.produce(std::move(out), [done](const kafka::DeliveryResult& r) {

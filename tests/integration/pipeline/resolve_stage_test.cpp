@@ -104,6 +104,11 @@ TEST_CASE("resolve stage: a new sender's burst keeps its order and gets one cust
         customers.insert(*e.customer_id);
     }
     CHECK(order == sent);  // one key, one partition: the topic's order is the stage's order
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        // The message as sent, with the customer id added (the stage splices it into the body).
+        CHECK(all[i].content.text == "burst " + std::to_string(i));
+        CHECK(all[i].sender.identities == std::vector<std::string>{"phone:+4917600000001"});
+    }
     REQUIRE(customers.size() == 1);
     const std::string customer = *customers.begin();
     for (const auto& r : out.raw()) CHECK(r.record.key == customer);

@@ -296,3 +296,36 @@ TEST_CASE("control characters are always escaped on encode and refused raw on de
         }
     }
 }
+
+TEST_CASE("with_customer_id adds the customer to an encoded body and changes nothing else") {
+    for (Envelope in : {full_envelope(), minimal_envelope(), typical_text_envelope()}) {
+        in.customer_id.reset();
+        const std::string body = encode_body(in);
+        for (const std::string& b : {body, body + "\n", body + " \r\n\t"}) {
+            auto spliced = with_customer_id(b, "0190b3c4-7e1a-7b2c-9d3e-4f5a6b7c8d9e");
+            REQUIRE(spliced);
+            auto out = decode_body(*spliced);
+            INFO((out ? std::string() : out.error().to_string()));
+            REQUIRE(out.ok());
+            Envelope expected = in;
+            expected.customer_id = "0190b3c4-7e1a-7b2c-9d3e-4f5a6b7c8d9e";
+            CHECK(*out == expected);
+            CHECK(encode_body(*out) == encode_body(expected));  // the same message as a full encode
+        }
+    }
+    CHECK(with_customer_id("{}", "c-1") == std::optional<std::string>("{\"customer_id\":\"c-1\"}"));
+    CHECK(with_customer_id("{ \n}", "c-1") == std::optional<std::string>("{ \n\"customer_id\":\"c-1\"}"));
+}
+
+TEST_CASE("with_customer_id declines what it cannot splice without escaping or guessing") {
+    const std::string body = encode_body(minimal_envelope());
+    for (const char* id : {"", "c\"1", "c\\1", "c 1", "c/1", "é", "c\n"}) {
+        INFO(id);
+        CHECK_FALSE(with_customer_id(body, id));
+    }
+    CHECK_FALSE(with_customer_id(std::string(64, 'a'), "c"));  // no closing brace
+    CHECK_FALSE(with_customer_id(body, std::string(257, 'c')));
+    CHECK_FALSE(with_customer_id("[1,2]", "c-1"));
+    CHECK_FALSE(with_customer_id("", "c-1"));
+    CHECK_FALSE(with_customer_id("}", "c-1"));
+}
