@@ -905,15 +905,14 @@ std::optional<std::string> with_customer_id(std::string_view body, std::string_v
     for (char c : customer_id)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-')
             return std::nullopt;
-    std::size_t end = body.size();
-    while (end > 0 && (body[end - 1] == ' ' || body[end - 1] == '\n' || body[end - 1] == '\r' || body[end - 1] == '\t'))
-        --end;
+    auto skip_space_back = [&](std::size_t i) {  // JSON's four whitespace bytes before i
+        while (i > 0 && (body[i - 1] == ' ' || body[i - 1] == '\n' || body[i - 1] == '\r' || body[i - 1] == '\t')) --i;
+        return i;
+    };
+    const std::size_t end = skip_space_back(body.size());
     if (end < 2 || body[end - 1] != '}') return std::nullopt;
-    std::size_t last = end - 1;  // the object's closing brace; is anything before it?
-    std::size_t before = last;
-    while (before > 0 && (body[before - 1] == ' ' || body[before - 1] == '\n' || body[before - 1] == '\r' ||
-                          body[before - 1] == '\t'))
-        --before;
+    const std::size_t last = end - 1;  // the object's closing brace; is anything before it?
+    const std::size_t before = skip_space_back(last);
     const bool empty_object = before > 0 && body[before - 1] == '{';
     constexpr std::string_view kName = "\"customer_id\":\"";
     std::string out;
