@@ -905,6 +905,10 @@ std::optional<std::string> with_customer_id(std::string_view body, std::string_v
     for (char c : customer_id)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != ':' && c != '-')
             return std::nullopt;
+    // A member named customer_id, even null (decoded as absent) or under an escaped name,
+    // would be named twice. Text that merely mentions it only costs the fast path.
+    if (body.find("\"customer_id\"") != std::string_view::npos || body.find("\\u") != std::string_view::npos)
+        return std::nullopt;
     auto skip_space_back = [&](std::size_t i) {  // JSON's four whitespace bytes before i
         while (i > 0 && (body[i - 1] == ' ' || body[i - 1] == '\n' || body[i - 1] == '\r' || body[i - 1] == '\t')) --i;
         return i;

@@ -205,9 +205,10 @@ kafka::Record encode(const Envelope& env, std::string key);
 std::string encode_body(const Envelope& env);
 
 // An encoded body with "customer_id" added as its last member, without decoding and
-// encoding the rest again. For a body that decode() accepted and whose envelope has no
-// customer_id (a key named twice is an error), and an id of [A-Za-z0-9._:-] (nothing to
-// escape); nullopt otherwise, and the caller encodes the envelope instead.
+// encoding the rest again. For a body that decode() accepted, in which "customer_id" and
+// "\u" appear nowhere (a member named twice is an error, and null or an escaped name would
+// hide one), and an id of [A-Za-z0-9._:-] (nothing to escape); nullopt otherwise, and the
+// caller encodes the envelope instead.
 std::optional<std::string> with_customer_id(std::string_view body, std::string_view customer_id);
 
 // Hostile-input safe: any error is returned with the field it concerns.

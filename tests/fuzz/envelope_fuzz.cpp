@@ -4,7 +4,7 @@
 // body. Without a header block the body is decoded alone and, when it is a
 // valid envelope, again as a record with the headers encode() would give it.
 // Beyond "never crashes" it checks that whatever decodes re-encodes to the
-// same envelope. unit_envelope replays tests/fuzz/corpus/envelope/ through
+// same envelope, and takes a customer id spliced into its body (with_customer_id). unit_envelope replays tests/fuzz/corpus/envelope/ through
 // this same function, so the corpus is a regression test under g++ too.
 #include <cstdint>
 #include <cstdio>
@@ -70,6 +70,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (body) {
         check_round_trip(*body);
         if (!has_headers) record.headers = encode(*body, "").headers;
+        // The resolve stage's splice: where it applies (else the stage encodes the envelope),
+        // the received body plus a customer id decodes as the envelope with that id.
+        auto spliced = with_customer_id(record.value, "0190b3c4-7e1a-7b2c-9d3e-4f5a6b7c8d9e");
+        require(!spliced || !body->customer_id, "a body naming a customer is not spliced");
+        if (spliced) {
+            auto with = decode_body(*spliced);
+            require(with.ok(), "a spliced body decodes");
+            Envelope expected = *body;
+            expected.customer_id = "0190b3c4-7e1a-7b2c-9d3e-4f5a6b7c8d9e";
+            require(*with == expected, "a spliced body is the envelope with its customer");
+        }
     } else {
         require(!body.error().field.empty() && !body.error().message.empty(), "an error names field and problem");
     }

@@ -326,6 +326,9 @@ TEST_CASE("with_customer_id declines what it cannot splice without escaping or g
     CHECK_FALSE(with_customer_id(std::string(64, 'a'), "c"));  // no closing brace
     CHECK_FALSE(with_customer_id(body, std::string(257, 'c')));
     CHECK_FALSE(with_customer_id("[1,2]", "c-1"));
+    // Decoded as absent, yet named: a second member would be an error.
+    CHECK_FALSE(with_customer_id(R"({"id":"x","customer_id":null})", "c-1"));
+    CHECK_FALSE(with_customer_id(R"({"id":"x","customer\u005fid":null})", "c-1"));
     CHECK_FALSE(with_customer_id("", "c-1"));
     CHECK_FALSE(with_customer_id("}", "c-1"));
 }
