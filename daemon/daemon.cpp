@@ -358,7 +358,7 @@ void Daemon::start_pipeline() {
     }
     // The stages stop before the identity service (shutdown), so the pointer outlives them.
     co.customer = [svc](std::string_view id) -> std::optional<pipeline::history::CustomerRef> {
-        auto c = svc->customer(id);
+        auto c = svc->customer_shared(id);
         if (!c) return std::nullopt;
         return pipeline::history::CustomerRef{c->id, c->aliases, {c->attributes.begin(), c->attributes.end()}};
     };

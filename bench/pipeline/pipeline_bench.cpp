@@ -355,7 +355,7 @@ int main(int argc, char** argv) {
     auto classifier = pipeline::classify::Classifier::builtin();
     co.classify = [classifier](envelope::Envelope& env, const std::string& previous) { classifier->apply(env, previous); };
     co.customer = [&identity](std::string_view id) -> std::optional<pipeline::history::CustomerRef> {
-        auto c = identity.customer(id);
+        auto c = identity.customer_shared(id);
         if (!c) return std::nullopt;
         return pipeline::history::CustomerRef{c->id, c->aliases, {c->attributes.begin(), c->attributes.end()}};
     };

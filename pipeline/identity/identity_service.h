@@ -73,6 +73,8 @@ public:
         return store_.resolve_identity(identity);
     }
     std::optional<Customer> customer(std::string_view id) const { return store_.resolve(id); }
+    // The same without a copy (every message of the conversation stage asks).
+    std::shared_ptr<const Customer> customer_shared(std::string_view id) const { return store_.survivor(id); }
     std::int64_t applied_offset() const { return store_.next_offset(); }
 
     // True once everything on the log when called has been applied here (bounded wait).

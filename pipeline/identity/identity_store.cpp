@@ -175,20 +175,26 @@ std::optional<Customer> IdentityStore::customer(std::string_view id) const {
 }
 
 std::optional<Customer> IdentityStore::resolve(std::string_view id) const {
-    // The state machine's own alias walk, over the DB with nothing written. Reads of one
-    // RocksDB snapshot would be stricter; a merge between two reads only makes the answer
-    // the newer survivor, which is as good.
-    BatchStore reader(*impl_);
-    return identity::resolve(reader, id);
+    auto c = survivor(id);
+    return c ? std::optional<Customer>(*c) : std::nullopt;
+}
+
+std::shared_ptr<const Customer> IdentityStore::survivor(std::string_view id) const {
+    // identity::resolve's walk over the cached reads: merges repoint every alias at the
+    // survivor, so one hop is enough; more are tolerated. Reads of one RocksDB snapshot would
+    // be stricter; a merge between two reads only makes the answer the newer survivor.
+    auto e = impl_->load(customer_key(id));
+    for (int hops = 0; hops < 8 && e->customer && e->customer->merged_into; ++hops)
+        e = impl_->load(customer_key(*e->customer->merged_into));
+    if (!e->customer || e->customer->merged_into) return nullptr;
+    return {e, &*e->customer};  // shares the entry's ownership
 }
 
 std::optional<std::string> IdentityStore::resolve_identity(std::string_view identity) const {
     auto cid = customer_of(identity);
     if (!cid) return std::nullopt;
-    const auto c = impl_->load(customer_key(*cid));
-    if (c->customer && !c->customer->merged_into) return cid;  // the common case: one read each
-    auto r = resolve(*cid);
-    return r ? std::optional<std::string>(r->id) : std::nullopt;
+    auto c = survivor(*cid);
+    return c ? std::optional<std::string>(c->id) : std::nullopt;
 }
 
 std::int64_t IdentityStore::next_offset() const {

@@ -49,6 +49,8 @@ public:
     std::optional<Customer> customer(std::string_view id) const;
     // The survivor `id` stands for; nullopt when unknown or erased.
     std::optional<Customer> resolve(std::string_view id) const;
+    // The same, without a copy: the cached customer, shared (null when unknown or erased).
+    std::shared_ptr<const Customer> survivor(std::string_view id) const;
     // The customer (survivor) an identity belongs to.
     std::optional<std::string> resolve_identity(std::string_view identity) const;
 

@@ -146,6 +146,17 @@ TEST_CASE("identity store: cached reads never answer older than the last apply o
             }
     };
     check_all(40);  // all unknown, all cached as such
+    auto check_customers = [&](std::int64_t upto) {
+        // Every customer id ever proposed, aliases and erased ones included.
+        for (std::int64_t i = 0; i < upto; ++i) {
+            const std::string id = "c" + std::to_string(i);
+            auto expected = resolve(memory, id);
+            auto got = rocks.survivor(id);
+            INFO(id);
+            REQUIRE((got != nullptr) == expected.has_value());
+            if (got) CHECK(got->id == expected->id);
+        }
+    };
     std::vector<LogEntry> batch;
     for (std::int64_t off = 0; off < 600; ++off) {
         Request r;
@@ -168,6 +179,7 @@ TEST_CASE("identity store: cached reads never answer older than the last apply o
             (void)rocks.apply(batch, off);
             batch.clear();
             check_all(40);
+            check_customers(off + 1);
         }
     }
     int linked = 0;
