@@ -35,6 +35,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -62,13 +63,18 @@ namespace {
 
 constexpr int kPartitions = 8;
 
-// utime + stime of another process, in seconds (0 when it cannot be read).
-double process_cpu_seconds(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+// A /proc/<pid>[/task/<tid>]/stat file: the name in it and utime + stime in seconds
+// (nullopt when it cannot be read).
+struct StatCpu {
+    std::string name;
+    double seconds = 0;
+};
+std::optional<StatCpu> read_stat(const std::filesystem::path& path) {
+    std::ifstream in(path);
     std::string stat;
     std::getline(in, stat);
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos) return 0;
+    const auto open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) return std::nullopt;
     std::istringstream fields(stat.substr(close + 2));
     std::string f;
     unsigned long long utime = 0, stime = 0;
@@ -76,7 +82,14 @@ double process_cpu_seconds(pid_t pid) {
         if (i == 14) utime = std::stoull(f);
         if (i == 15) stime = std::stoull(f);
     }
-    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    return StatCpu{stat.substr(open + 1, close - open - 1),
+                   static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK))};
+}
+
+// utime + stime of another process, in seconds (0 when it cannot be read).
+double process_cpu_seconds(pid_t pid) {
+    auto s = read_stat("/proc/" + std::to_string(pid) + "/stat");
+    return s ? s->seconds : 0;
 }
 
 // The embedded cluster in a child process, forked before this process starts a thread. The
@@ -135,23 +148,11 @@ double children_cpu_seconds() {
 // are "c:<stage>", the producers' report threads "kafka-reports", librdkafka's "rdk:...").
 std::map<std::string, double> thread_cpu_seconds() {
     std::map<std::string, double> out;
-    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
     for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-        std::ifstream in(task.path() / "stat");
-        std::string stat;
-        std::getline(in, stat);
-        const auto open = stat.find('('), close = stat.rfind(')');
-        if (open == std::string::npos || close == std::string::npos) continue;
-        std::string name = stat.substr(open + 1, close - open - 1);
-        if (name.starts_with("rdk:broker")) name = "rdk:broker";  // one per broker and client
-        std::istringstream fields(stat.substr(close + 2));
-        std::string f;
-        unsigned long long utime = 0, stime = 0;
-        for (int i = 3; i <= 15 && fields >> f; ++i) {
-            if (i == 14) utime = std::stoull(f);
-            if (i == 15) stime = std::stoull(f);
-        }
-        out[name] += static_cast<double>(utime + stime) / tick;
+        auto s = read_stat(task.path() / "stat");
+        if (!s) continue;
+        if (s->name.starts_with("rdk:broker")) s->name = "rdk:broker";  // one per broker and client
+        out[s->name] += s->seconds;
     }
     return out;
 }
