@@ -507,8 +507,7 @@ std::optional<Customer> resolve(Store& store, std::string_view id) {
     auto c = store.customer(id);
     if (!c) return std::nullopt;
     if (!c->merged_into) return c;
-    // Merges repoint every alias at the survivor, so one hop is enough; more are tolerated.
-    for (int hops = 0; hops < 8 && c && c->merged_into; ++hops) c = store.customer(*c->merged_into);
+    for (int hops = 0; hops < kMaxMergeHops && c && c->merged_into; ++hops) c = store.customer(*c->merged_into);
     return c && !c->merged_into ? c : std::nullopt;
 }
 

@@ -123,6 +123,8 @@ public:
 
 // The survivor `id` stands for (itself when it was not merged); nullopt when unknown or erased.
 std::optional<Customer> resolve(Store& store, std::string_view id);
+// Merges repoint every alias at the survivor, so one hop is enough; a walk takes this many.
+inline constexpr int kMaxMergeHops = 8;
 
 struct Merge {
     std::string from;  // the younger customer, now an alias

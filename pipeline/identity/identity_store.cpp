@@ -180,11 +180,11 @@ std::optional<Customer> IdentityStore::resolve(std::string_view id) const {
 }
 
 std::shared_ptr<const Customer> IdentityStore::survivor(std::string_view id) const {
-    // identity::resolve's walk over the cached reads: merges repoint every alias at the
-    // survivor, so one hop is enough; more are tolerated. Reads of one RocksDB snapshot would
-    // be stricter; a merge between two reads only makes the answer the newer survivor.
+    // identity::resolve's walk, over the cached entries without copying them. Reads of one
+    // RocksDB snapshot would be stricter; a merge between two reads only makes the answer the
+    // newer survivor.
     auto e = impl_->load(customer_key(id));
-    for (int hops = 0; hops < 8 && e->customer && e->customer->merged_into; ++hops)
+    for (int hops = 0; hops < kMaxMergeHops && e->customer && e->customer->merged_into; ++hops)
         e = impl_->load(customer_key(*e->customer->merged_into));
     if (!e->customer || e->customer->merged_into) return nullptr;
     return {e, &*e->customer};  // shares the entry's ownership
