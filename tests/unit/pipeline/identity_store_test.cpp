@@ -17,6 +17,27 @@ Request observe(std::string id, std::string proposed, std::vector<std::string> i
     return Request{Op::observe, std::move(id), std::move(proposed), std::move(identities), 1000, "test", {}};
 }
 
+// Request "r<off>" erasing `customer`.
+Request erase_request(std::int64_t off, std::string customer) {
+    return Request{Op::erase, "r" + std::to_string(off), std::move(customer), {}, 1, "t", {}};
+}
+
+// One log fed to a RocksDB store and to the in-memory state machine, from a seeded random source.
+struct Twins {
+    explicit Twins(unsigned seed) : rocks(dir.path() + "/identity"), rng(seed) {}
+    int pick(int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); }
+    // The survivor an identity belongs to in the state machine, and the store's answer.
+    std::pair<std::optional<Customer>, std::optional<std::string>> both(const std::string& ident) {
+        auto m = memory.customer_of(ident);
+        return {m ? resolve(memory, *m) : std::nullopt, rocks.resolve_identity(ident)};
+    }
+
+    ScratchDir dir;  // before rocks: the store lives in it
+    IdentityStore rocks;
+    MemoryStore memory;
+    std::mt19937 rng;
+};
+
 }  // namespace
 
 TEST_CASE("identity store: batches apply with their offset, survive a reopen, skip what was applied",
@@ -62,11 +83,10 @@ TEST_CASE("identity store: batches apply with their offset, survive a reopen, sk
 
 TEST_CASE("identity store: the same log gives the same state as the in-memory state machine",
           "[pipeline][identity][store]") {
-    ScratchDir dir;
-    IdentityStore rocks(dir.path() + "/identity");
-    MemoryStore memory;
-    std::mt19937 rng(7);
-    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    Twins t(7);
+    IdentityStore& rocks = t.rocks;
+    MemoryStore& memory = t.memory;
+    auto pick = [&](int n) { return t.pick(n); };
     const std::vector<std::string> kinds = {"whatsapp", "phone", "email", "webchat"};
     std::vector<std::string> all;
     std::vector<LogEntry> batch;
@@ -78,9 +98,8 @@ TEST_CASE("identity store: the same log gives the same state as the in-memory st
         }
         std::sort(ids.begin(), ids.end());
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-        Request r = pick(20) == 0 && off > 10
-                        ? Request{Op::erase, "r" + std::to_string(off), "c" + std::to_string(pick(static_cast<int>(off))), {}, 1, "t", {}}
-                        : observe("r" + std::to_string(off), "c" + std::to_string(off), ids);
+        Request r = pick(20) == 0 && off > 10 ? erase_request(off, "c" + std::to_string(pick(static_cast<int>(off))))
+                                              : observe("r" + std::to_string(off), "c" + std::to_string(off), ids);
         (void)apply(r, off, memory);
         batch.push_back({off, r});
         if (batch.size() == 64 || off == 1999) {  // batches of varying content, one write each
@@ -91,9 +110,7 @@ TEST_CASE("identity store: the same log gives the same state as the in-memory st
     CHECK(rocks.next_offset() == 2000);
     int linked = 0;
     for (const auto& ident : all) {
-        auto m = memory.customer_of(ident);
-        auto expected = m ? resolve(memory, *m) : std::nullopt;
-        auto got = rocks.resolve_identity(ident);
+        auto [expected, got] = t.both(ident);
         INFO(ident);
         REQUIRE(got.has_value() == expected.has_value());
         if (got) {
@@ -120,11 +137,10 @@ TEST_CASE("identity store: a path that cannot be a directory is a clear error", 
 
 TEST_CASE("identity store: cached reads never answer older than the last apply or wipe",
           "[pipeline][identity][store]") {
-    ScratchDir dir;
-    IdentityStore rocks(dir.path() + "/identity");
-    MemoryStore memory;
-    std::mt19937 rng(11);
-    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+    Twins t(11);
+    IdentityStore& rocks = t.rocks;
+    MemoryStore& memory = t.memory;
+    auto pick = [&](int n) { return t.pick(n); };
     const std::vector<std::string> kinds = {"whatsapp", "phone", "email"};
     auto check_all = [&](int identities) {
         // Every identity read, found or not: the store caches both, so the next batch's
@@ -132,9 +148,7 @@ TEST_CASE("identity store: cached reads never answer older than the last apply o
         for (int i = 0; i < identities; ++i)
             for (const auto& kind : kinds) {
                 const std::string ident = kind + ":" + std::to_string(i);
-                auto m = memory.customer_of(ident);
-                auto expected = m ? resolve(memory, *m) : std::nullopt;
-                auto got = rocks.resolve_identity(ident);
+                auto [expected, got] = t.both(ident);
                 INFO(ident);
                 REQUIRE(got.has_value() == expected.has_value());
                 if (got) {
@@ -162,7 +176,7 @@ TEST_CASE("identity store: cached reads never answer older than the last apply o
         Request r;
         const int k = pick(10);
         if (k == 0 && off > 10) {
-            r = Request{Op::erase, "r" + std::to_string(off), "c" + std::to_string(pick(static_cast<int>(off))), {}, 1, "t", {}};
+            r = erase_request(off, "c" + std::to_string(pick(static_cast<int>(off))));
         } else if (k == 1 && off > 10) {
             r = Request{Op::unlink, "r" + std::to_string(off), "c" + std::to_string(pick(static_cast<int>(off))),
                         {kinds[pick(3)] + ":" + std::to_string(pick(40))}, 1, "t", {}};
