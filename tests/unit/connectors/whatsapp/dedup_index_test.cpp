@@ -83,3 +83,82 @@ TEST_CASE("dedup index: erasing through an iterator keeps the rest of a wrapped 
     CHECK(index.find(at_zero)->second == 2);
     CHECK(index.size() == 4);
 }
+
+TEST_CASE("dedup index: a growth moves the old table a few slots per insertion, never all at once",
+          "[whatsapp][dedup]") {
+    // A growth that rehashed every id at once held the store's mutex for the whole rehash
+    // (150 ms at 800,000 ids). Here every insertion moves at most kStep slots, every id stays
+    // findable with its value while the two tables coexist, erasures and updates in the middle
+    // of the move land, and the next table was written page by page before it was used.
+    std::mt19937_64 rng(7);
+    DedupIndex index;
+    std::unordered_map<DedupKey, std::int64_t, Hash> model;
+    std::vector<DedupKey> keys;
+    int growths = 0;
+    std::size_t prepared_before = 0;
+    while (growths < 5) {
+        const std::size_t cap = index.capacity();
+        const std::size_t moving = index.growing();
+        const std::size_t prepared = index.prepared();
+        const DedupKey k{rng(), rng()};
+        const std::int64_t v = static_cast<std::int64_t>(rng() % 1000000) + 1;
+        REQUIRE(index.try_emplace(k, v).second);
+        model[k] = v;
+        keys.push_back(k);
+        if (index.capacity() != cap) {
+            // A growth starts: the old table is whole, and the new one was written before.
+            ++growths;
+            REQUIRE(index.capacity() == 2 * cap);
+            REQUIRE(moving == 0);  // the previous growth had ended
+            CHECK(index.growing() + DedupIndex::kStep >= cap);
+            CHECK(prepared == index.capacity() * sizeof(DedupIndex::Slot));
+            prepared_before = prepared;
+        } else if (moving > 0) {
+            REQUIRE(moving - index.growing() <= DedupIndex::kStep);
+        }
+        if (index.growing() > 0 && rng() % 8 == 0) {
+            // Mid-move: update one id, erase another, look up an absent one.
+            const DedupKey& u = keys[rng() % keys.size()];
+            if (auto it = index.find(u); it != index.end()) {
+                it->second += 1;
+                model[u] += 1;
+            }
+            const DedupKey& e = keys[rng() % keys.size()];
+            REQUIRE(index.erase(e) == (model.erase(e) == 1));
+            CHECK(index.find(DedupKey{rng(), rng()}) == index.end());
+        }
+        CHECK(index.capacity() * 3 >= index.size() * 4);
+    }
+    CHECK(prepared_before > 0);
+    REQUIRE(index.size() == model.size());
+    for (const auto& k : keys) {
+        auto it = index.find(k);
+        auto mit = model.find(k);
+        REQUIRE((it != index.end()) == (mit != model.end()));
+        if (it) CHECK(it->second == mit->second);
+    }
+}
+
+TEST_CASE("dedup index: lookups find ids whose chain wraps through the part already moved",
+          "[whatsapp][dedup]") {
+    // Every key's home is one of the last slots of the table, so the chains wrap to slot 0,
+    // and the move, which starts at slot 0, takes their tails first. The ids past the moved
+    // (and released) part must stay reachable from their homes, and absent ones must not loop.
+    DedupIndex index;
+    std::mt19937_64 rng(11);
+    std::vector<DedupKey> keys;
+    const std::size_t cap = index.capacity();
+    while (index.capacity() == cap || index.growing() > cap / 2) {
+        const DedupKey k{rng(), (rng() << 32) | (cap - 1 - rng() % 2)};
+        index.try_emplace(k, static_cast<std::int64_t>(keys.size()) + 1);
+        keys.push_back(k);
+    }
+    REQUIRE(index.growing() > 0);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        auto it = index.find(keys[i]);
+        REQUIRE(it != index.end());
+        CHECK(it->second == static_cast<std::int64_t>(i) + 1);
+    }
+    CHECK(index.find(DedupKey{1, cap - 1}) == index.end());
+    CHECK(index.find(DedupKey{2, 5}) == index.end());
+}
