@@ -12,10 +12,11 @@
 // ids, 150 ms at 800,000 and 600 ms at 3 million on a 2-core VM (bench/ingest saw them as p99
 // outliers of 40-120 ms), and seconds for a shop's week of ids. Now nothing costs more than a
 // few slots and one page at a time:
-// - From a load of 0.7 the doubled table is mapped (mmap: the kernel's zero pages) and
+// - From a load of 0.72 the doubled table is mapped (mmap: the kernel's zero pages) and
 //   written one page per try_emplace, so its pages are faulted in before it is used, each
 //   once, by a write. (Read first, a page maps the shared zero page and faults again on the
-//   first write, with a TLB flush: twice the cost, measured.)
+//   first write, with a TLB flush: twice the cost, measured.) Should ids expire faster than
+//   they come and the load fall under 0.7, its pages go back 16 per try_emplace.
 // - At a load of 0.75 it becomes the table and the old one is moved over kStep slots per
 //   try_emplace. That is done well before the new table could need to grow again (it takes
 //   capacity/2/kStep insertions; the new table has room for 0.375 × capacity more ids). The
@@ -207,22 +208,26 @@ private:
         std::size_t size_ = 0;
     };
 
-    // From a load of 0.7: maps the next table and writes one more of its pages. Under 0.6
-    // (ids expired meanwhile) it is unmapped again.
+    // From a load of 0.72: maps the next table and writes one more of its pages per call.
+    // Under 0.7 (ids expired meanwhile) it hands the written pages back, 16 per call, and
+    // unmaps it once none is left: a table held at a steady load would double the memory,
+    // and unmapping it written at once would be a pause of its own.
     void prepare() {
         if (old_.size() != 0) return;
-        if (next_.size() != 0 && size_ * 10 < table_.size() * 6) {
-            next_ = Table();
-            touched_ = 0;
-        }
-        if (next_.size() == 0) {
-            if (size_ * 10 < table_.size() * 7) return;
-            next_ = Table(table_.size() * 2);
-            touched_ = 0;
-        }
-        if (touched_ < next_.bytes()) {
-            *reinterpret_cast<volatile unsigned char*>(next_.memory() + touched_) = 0;
-            touched_ += kPage;
+        if (size_ * 100 >= table_.size() * 72) {
+            if (next_.size() == 0) {
+                next_ = Table(table_.size() * 2);
+                touched_ = 0;
+            }
+            if (touched_ < next_.bytes()) {
+                *reinterpret_cast<volatile unsigned char*>(next_.memory() + touched_) = 0;
+                touched_ += kPage;
+            }
+        } else if (next_.size() != 0 && size_ * 100 < table_.size() * 70) {
+            const std::size_t keep = touched_ > kRelease ? touched_ - kRelease : 0;
+            next_.release(keep, touched_);
+            touched_ = keep;
+            if (touched_ == 0) next_ = Table();
         }
     }
     void grow() {
@@ -256,7 +261,7 @@ private:
     static constexpr std::size_t kRelease = 16 * kPage;  // handed back in 64 KiB pieces
 
     Table table_;
-    Table next_;                // mapped from a load of 0.7 until it becomes table_ (or under 0.6)
+    Table next_;                // mapped from a load of 0.72 until it becomes table_ (or is let go under 0.7)
     Table old_;                 // while growing: the table being moved from, else empty
     std::size_t touched_ = 0;   // bytes of next_ written
     std::size_t cursor_ = 0;    // old_'s slots before it are moved

@@ -27,6 +27,7 @@ const log::Logger logger{"whatsapp"};
 
 // How long the writer gathers accepted ids before one RocksDB write.
 constexpr std::chrono::milliseconds kBatchDelay{10};
+constexpr std::size_t kSweepChunk = 4096;  // expired ids per hold of the mutex (~0.5 ms)
 
 struct MdFree {
     void operator()(EVP_MD* md) const { EVP_MD_free(md); }
@@ -164,9 +165,12 @@ struct DedupStore::Impl {
         writer = std::thread([this] { write_loop(); });
     }
 
-    // Under mu: moves expired ids from the index to to_delete.
-    void sweep_locked(std::int64_t t) {
-        while (!expiries.empty() && expiries.front().first <= t) {
+    // Under mu: moves up to kSweepChunk expired ids from the index to to_delete; true when
+    // more have expired. Normally a sweep finds the ids of 10 ms of traffic a window ago, but
+    // after a stalled write (or a clock step) it can be millions, and every webhook waits on mu.
+    bool sweep_locked(std::int64_t t) {
+        for (std::size_t n = 0; !expiries.empty() && expiries.front().first <= t; ++n) {
+            if (n == kSweepChunk) return true;
             const auto [expiry, key] = expiries.front();
             expiries.pop_front();
             auto it = accepted.find(key);
@@ -176,6 +180,7 @@ struct DedupStore::Impl {
                 ++queued_generation;
             }
         }
+        return false;
     }
 
     // Wakes the writer when the first change of a batch is queued (under mu).
@@ -193,7 +198,11 @@ struct DedupStore::Impl {
             if (!stopping && !flush_requested)
                 wake.wait_for(lock, kBatchDelay, [&] { return stopping || flush_requested; });
             flush_requested = false;
-            sweep_locked(now());
+            for (const std::int64_t t = now(); sweep_locked(t);) {
+                lock.unlock();  // let the webhooks waiting on mu in between chunks
+                std::this_thread::yield();
+                lock.lock();
+            }
             std::vector<std::pair<DedupKey, std::int64_t>> puts;
             std::vector<DedupKey> deletes;
             puts.swap(to_put);

@@ -119,6 +119,28 @@ TEST_CASE("dedup store: ids expire after the window, in memory and on disk, the 
     CHECK(store.size() == 0);
 }
 
+TEST_CASE("dedup store: ids that expired in bulk all leave at the next write, swept in chunks") {
+    // The sweep lets the webhooks waiting on the store's mutex in every 4,096 ids; a backlog
+    // larger than that (a stalled write, a clock step) must still be swept whole in one pass.
+    Dir dir;
+    FakeClock clock;
+    DedupStore store(options(dir, clock));
+    std::vector<DedupKey> old_ids;
+    for (int i = 0; i < 10000; ++i) old_ids.push_back(dedup_key("m\x1fwamid.bulk" + std::to_string(i)));
+    accept(store, old_ids);
+    clock.now += std::chrono::milliseconds(30min).count();
+    const DedupKey mid = dedup_key("m\x1fwamid.mid");
+    accept(store, {mid});
+    store.flush();
+    REQUIRE(store.size() == 10001);
+    clock.now += std::chrono::milliseconds(45min).count();  // the bulk is 75 min old, mid 45 min
+    accept(store, {dedup_key("m\x1fwamid.fresh")});        // queues a write, so flush() waits for a pass
+    store.flush();
+    CHECK(store.size() == 2);
+    CHECK(store.contains(mid));
+    for (const auto& k : old_ids) REQUIRE_FALSE(store.expiry(k).has_value());
+}
+
 TEST_CASE("dedup store: a second open of the same directory fails with a clear error while the first is open") {
     Dir dir;
     FakeClock clock;

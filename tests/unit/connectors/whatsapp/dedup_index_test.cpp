@@ -162,3 +162,52 @@ TEST_CASE("dedup index: lookups find ids whose chain wraps through the part alre
     CHECK(index.find(DedupKey{1, cap - 1}) == index.end());
     CHECK(index.find(DedupKey{2, 5}) == index.end());
 }
+
+TEST_CASE("dedup index: a next table prepared for a growth is let go piecewise when ids expire first",
+          "[whatsapp][dedup]") {
+    std::mt19937_64 rng(5);
+    DedupIndex index;
+    std::unordered_map<DedupKey, std::int64_t, Hash> model;
+    std::vector<DedupKey> keys;
+    const auto insert = [&] {
+        const DedupKey k{rng(), rng()};
+        const std::int64_t v = static_cast<std::int64_t>(rng() % 1000000) + 1;
+        REQUIRE(index.try_emplace(k, v).second);
+        model[k] = v;
+        keys.push_back(k);
+    };
+    // A table of 65,536 slots, then past a load of 0.72, short of 0.75: the next table is
+    // being written, a page per insertion.
+    while (index.capacity() < 65536 || index.growing() > 0) insert();
+    const std::size_t cap = index.capacity();
+    while (index.size() * 100 < cap * 73) insert();
+    REQUIRE(index.capacity() == cap);
+    const std::size_t written = index.prepared();
+    REQUIRE(written > 0);
+    // Ids expire: the load falls under 0.7, and each insertion hands back at most 16 pages.
+    while (index.size() * 100 >= cap * 60) {
+        const DedupKey k = keys.back();
+        keys.pop_back();
+        REQUIRE(index.erase(k));
+        model.erase(k);
+    }
+    std::size_t before = index.prepared();
+    REQUIRE(before == written);
+    int calls = 0;
+    while (index.prepared() > 0) {
+        index.try_emplace(keys[rng() % keys.size()], 1);  // present: changes nothing
+        CHECK(before - index.prepared() <= 16 * 4096);
+        before = index.prepared();
+        REQUIRE(++calls < 100000);
+    }
+    CHECK(calls > 1);
+    // Growing later still works, from a table prepared anew.
+    while (index.capacity() == cap) insert();
+    while (index.growing() > 0) insert();
+    REQUIRE(index.size() == model.size());
+    for (const auto& [k, v] : model) {
+        auto it = index.find(k);
+        REQUIRE(it != index.end());
+        CHECK(it->second == v);
+    }
+}
