@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string_view>
+#include <unordered_set>
 
 #include "envelope/id.h"
 #include "envelope/json.h"
@@ -34,6 +36,16 @@ std::string_view trim(std::string_view s) {
 
 void add_unique(std::vector<std::string>& v, std::string_view s) {
     if (std::find(v.begin(), v.end(), s) == v.end()) v.emplace_back(s);
+}
+
+// Appends, in order, the values of `from` that `to` does not hold yet: add_unique for each,
+// without its scan of `to` per value. A merge joins two customers' request ids, up to
+// kMaxRequestsPerCustomer each: scanning would compare 10^10 strings on the log's reader.
+void add_all_unique(std::vector<std::string>& to, const std::vector<std::string>& from) {
+    to.reserve(to.size() + from.size());  // no reallocation: the views below stay valid
+    std::unordered_set<std::string_view> have(to.begin(), to.end());
+    for (const auto& s : from)
+        if (have.insert(s).second) to.push_back(s);
 }
 
 void remove_value(std::vector<std::string>& v, std::string_view s) {
@@ -91,7 +103,7 @@ void merge_into(Customer& into, Customer& from, Store& store, Outcome& out) {
         add_unique(into.aliases, alias_id);
     }
     add_unique(into.aliases, from.id);
-    for (const auto& req : from.requests) add_unique(into.requests, req);
+    add_all_unique(into.requests, from.requests);
     for (auto& [name, value] : from.attributes) into.attributes.try_emplace(name, std::move(value));
     from.attributes.clear();
     from.merged_into = into.id;
