@@ -86,14 +86,16 @@ config::Spec kafka_spec() {
         .range(std::chrono::milliseconds(100), std::chrono::hours(1))
         .describe("How long a produced event may wait for acknowledgement (acks=all) before it counts as failed.");
     s.real("linger_ms")
-        .def(0.5)
+        .def(0.25)
         .range(0.0, 1000.0)
         .describe("Milliseconds the producer waits to batch events (fractions allowed). Every webhook answer waits "
                   "for its acknowledgement, so this adds to webhook latency; the default suits many concurrent "
-                  "webhooks (bench/ingest at 32 connections: 0.5 gave 17-19.6k req/s, 1 gave 14.4k, 2 gave 9.8k), "
-                  "but then a lone webhook waits about 1.5 ms. For webhooks that come a few at a time, 0 with "
-                  "client: {max.in.flight.requests.per.connection: 1} answers in 0.1-0.3 ms and batches what "
-                  "arrives while a request is in flight (bench/ingest/sweep; docs/architecture.md).");
+                  "webhooks (bench/ingest at 32 connections, alternated pairs: 0.25 gave 21.3-24.5k req/s with "
+                  "0.61-0.69 ms to the acknowledgement, 0.5 gave 20.3-22.4k and 0.73-0.80 ms; 1 and 2 were far "
+                  "slower, 0.05 cost a fifth more CPU), but then a lone webhook waits about 1.5 ms. For webhooks "
+                  "that come a few at a time, 0 with client: {max.in.flight.requests.per.connection: 1} answers "
+                  "in 0.1-0.3 ms and batches what arrives while a request is in flight (bench/ingest/sweep; "
+                  "docs/architecture.md).");
     s.duration("admin_timeout")
         .def("5s")
         .range(std::chrono::milliseconds(100), std::chrono::minutes(5))

@@ -35,7 +35,7 @@ struct KafkaSettings {
     // Producer: how long librdkafka keeps retrying a record before its callback reports failure.
     std::chrono::milliseconds message_timeout{30000};
     // Producer batching: small enough for a p99 target of 10 ms, large enough to batch at 25k/s.
-    std::chrono::microseconds linger{500};
+    std::chrono::microseconds linger{250};
 
     // Upper bound of ensure_topics() and of one health probe: the daemon retries in the background.
     std::chrono::milliseconds admin_timeout{5000};
