@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <stdexcept>
+#include <string>
+#include <thread>
 
 #include "envelope/envelope.h"
 #include "kafka/dead_letter.h"
@@ -43,6 +45,8 @@ void fill_context(envelope::Envelope& env, const HistoryStore& store, std::strin
 }
 
 std::int64_t wall_ms() { return envelope::now_ms().time_since_epoch().count(); }
+
+constexpr std::size_t kPurgeChunk = 10000;  // history entries a purge scans per hold of a partition
 
 }  // namespace
 
@@ -834,26 +838,39 @@ std::size_t ConversationStage::purge_now() {
     const std::int64_t cutoff = wall_ms() - options_.history.retention.count();
     std::size_t total = 0;
     for (const auto& part : parts) {
-        std::lock_guard lock(part->purge_mu);
-        if (part->closed) continue;
+        // One chunk (10,000 entries scanned) per hold of purge_mu, so a revocation waits for a
+        // chunk, not for a pass over the whole partition (a year of history is millions of
+        // entries). Between chunks the tombstones in flight drain below a chunk's worth, so a
+        // first pass over a long history does not fill the producer's queue (100,000 records,
+        // shared with the stage's output) and make the stage's own records fail.
         std::string cursor;
         do {
-            auto changes = part->store->purge_before(cutoff, cursor, 10000);
-            for (auto& c : changes) {
-                kafka::Record t;
-                t.topic = options_.changelog_topic;
-                t.key = std::move(c.key);
-                t.tombstone = true;
-                t.partition = part->number;
-                part->begin();
-                producer_.produce(std::move(t), [part](const kafka::DeliveryResult& r) {
-                    if (r.ok()) part->acknowledged(r.offset);
-                    // A lost tombstone leaves the entry on the changelog: a restore brings it
-                    // back and the next pass removes it again.
-                    part->finish();
-                });
+            {
+                std::lock_guard lock(part->purge_mu);
+                if (part->closed) break;
+                auto changes = part->store->purge_before(cutoff, cursor, kPurgeChunk);
+                for (auto& c : changes) {
+                    kafka::Record t;
+                    t.topic = options_.changelog_topic;
+                    t.key = std::move(c.key);
+                    t.tombstone = true;
+                    t.partition = part->number;
+                    part->begin();
+                    producer_.produce(std::move(t), [part](const kafka::DeliveryResult& r) {
+                        if (r.ok()) part->acknowledged(r.offset);
+                        // A lost tombstone leaves the entry on the changelog: a restore brings it
+                        // back and the next pass removes it again.
+                        part->finish();
+                    });
+                }
+                total += changes.size();
             }
-            total += changes.size();
+            // Every record in flight ends within kafka.message_timeout (acknowledged or failed).
+            while (!cursor.empty() && part->in_flight.load() > static_cast<int>(kPurgeChunk)) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                std::lock_guard lock(part->purge_mu);
+                if (part->closed) break;
+            }
         } while (!cursor.empty());
     }
     purged_->inc(static_cast<double>(total));
