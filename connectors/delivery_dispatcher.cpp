@@ -12,6 +12,7 @@ namespace omnibus::connectors {
 namespace {
 
 const log::Logger logger{"delivery"};
+log::Throttle log_dead_letter_refused;  // per record while Kafka is out
 
 }  // namespace
 
@@ -47,7 +48,10 @@ void DeliveryDispatcher::Core::dead_letter(const kafka::ConsumedRecord& in, std:
         } else {
             // Not on the dead-letter topic: abandoned, the consumer hands it out
             // again after its retry backoff (or to the partition's next owner).
-            logger.error("dead letter not taken by Kafka; the record will be read again", {{"error", r.message}});
+            std::uint64_t n = 0;
+            if (log_dead_letter_refused.allow(n))
+                logger.error("dead letter not taken by Kafka; the record will be read again",
+                             {{"error", r.message}, {"occurrences", n}});
             shared_done->abandon();
         }
     });

@@ -30,6 +30,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 const log::Logger logger{"whatsapp"};
+log::Throttle log_record_refused;  // per record while Kafka is out
 
 // A record Kafka refused (after librdkafka's own retries for message_timeout)
 // is produced again after this long, until it is taken or the sender stops.
@@ -437,8 +438,10 @@ void Sender::State::produce_one(const JobPtr& job, kafka::Record rec, bool essen
             self->record_settled(job, !essential);
             return;
         }
-        logger.warn("Kafka refused a record of an outbound reply; producing it again",
-                    {{"channel", self->options.channel}, {"topic", copy->topic}, {"error", r.message}});
+        if (std::uint64_t n = 0; log_record_refused.allow(n))
+            logger.warn("Kafka refused a record of an outbound reply; producing it again",
+                        {{"channel", self->options.channel}, {"topic", copy->topic}, {"error", r.message},
+                         {"occurrences", n}});
         self->reproduce.emplace(Clock::now() + kReproduceDelay,
                                 std::make_pair(job, std::make_pair(std::move(*copy), essential)));
         self->cv.notify_one();

@@ -101,28 +101,7 @@ std::string_view reason_phrase(int status) {
     return http::obsolete_reason(s);
 }
 
-// At most one log line per interval for an event that can repeat per request
-// or per connection (rejections, timeouts, handler failures), with the number
-// of occurrences it stood for.
-class Throttle {
-public:
-    // True when a line may be written now; `count` is then how many events it covers.
-    bool allow(uint64_t& count) {
-        const int64_t now = Clock::now().time_since_epoch().count();
-        const int64_t interval = std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(10)).count();
-        int64_t next = next_.load(std::memory_order_relaxed);
-        if (now >= next && next_.compare_exchange_strong(next, now + interval, std::memory_order_relaxed)) {
-            count = pending_.exchange(0, std::memory_order_relaxed) + 1;
-            return true;
-        }
-        pending_.fetch_add(1, std::memory_order_relaxed);
-        return false;
-    }
-
-private:
-    std::atomic<int64_t> next_{0};
-    std::atomic<uint64_t> pending_{0};
-};
+using omnibus::log::Throttle;
 
 enum class Reject { body_too_large, headers_too_large, timeout, rate_limited, too_many_connections, count_ };
 constexpr std::array<const char*, static_cast<size_t>(Reject::count_)> kRejectNames = {

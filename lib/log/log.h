@@ -5,6 +5,8 @@
 // from different threads never interleave.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -79,6 +81,33 @@ private:
         if (enabled(l)) write(l, component_, msg, f);
     }
     std::string_view component_;
+};
+
+// At most one log line per interval for an event that can repeat per request, per connection
+// or per record (rejections, timeouts, records Kafka did not take during an outage), with the
+// number of occurrences it stood for: a storm of identical lines would cost the threads that
+// write them (a blocking write to stdout once journald's pipe is full) and bury the rest.
+// Thread-safe; lock-free.
+class Throttle {
+public:
+    explicit Throttle(std::chrono::steady_clock::duration interval = std::chrono::seconds(10))
+        : interval_(interval.count()) {}
+    // True when a line may be written now; `count` is then how many events it covers.
+    bool allow(std::uint64_t& count) {
+        const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+        std::int64_t next = next_.load(std::memory_order_relaxed);
+        if (now >= next && next_.compare_exchange_strong(next, now + interval_, std::memory_order_relaxed)) {
+            count = pending_.exchange(0, std::memory_order_relaxed) + 1;
+            return true;
+        }
+        pending_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+
+private:
+    const std::int64_t interval_;
+    std::atomic<std::int64_t> next_{0};
+    std::atomic<std::uint64_t> pending_{0};
 };
 
 }  // namespace omnibus::log

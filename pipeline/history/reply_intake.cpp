@@ -11,6 +11,7 @@ namespace omnibus::pipeline::history {
 namespace {
 
 constexpr log::Logger logger{"replies"};
+log::Throttle log_output_refused;  // per record while Kafka is out
 
 }  // namespace
 
@@ -94,7 +95,9 @@ void ReplyIntake::on_record(const kafka::ConsumedRecord& rec, kafka::Completion 
     out.partition = -1;
     accepted_->inc();
     producer_.produce(std::move(out), [done](const kafka::DeliveryResult& r) {
-        if (!r.ok()) logger.warn("reply not taken by Kafka; handed out again", {{"error", r.message}});
+        std::uint64_t n = 0;
+        if (!r.ok() && log_output_refused.allow(n))
+            logger.warn("reply not taken by Kafka; handed out again", {{"error", r.message}, {"occurrences", n}});
         done->settle(r.ok());
     });
 }

@@ -12,6 +12,7 @@ namespace omnibus::pipeline::identity {
 namespace {
 
 constexpr log::Logger logger{"identity"};
+log::Throttle log_not_appended;  // per request while Kafka is out (on the edge workers)
 
 std::string type_of(Op op) { return "com.omnibus.identity." + std::string(op_name(op)); }
 
@@ -166,7 +167,9 @@ std::string IdentityService::submit(Request r, Callback done) {
             cb = std::move(it->second);
             waiters_.erase(it);
         }
-        logger.warn("identity request not appended", {{"request", id}, {"error", d.message}});
+        std::uint64_t n = 0;
+        if (log_not_appended.allow(n))
+            logger.warn("identity request not appended", {{"request", id}, {"error", d.message}, {"occurrences", n}});
         Outcome o;
         o.ok = false;
         o.error = "not appended to the identity log: " + d.message;

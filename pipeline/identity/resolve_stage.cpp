@@ -9,6 +9,7 @@ namespace omnibus::pipeline::identity {
 namespace {
 
 constexpr log::Logger logger{"resolve"};
+log::Throttle log_output_refused;  // per record while Kafka is out
 
 }  // namespace
 
@@ -161,7 +162,10 @@ void ResolveStage::emit(const std::shared_ptr<Work>& w, const std::string& custo
         if (r.ok()) {
             done->done();
         } else {
-            logger.warn("resolved message not taken by Kafka; handed out again", {{"error", r.message}});
+            std::uint64_t n = 0;
+            if (log_output_refused.allow(n))
+                logger.warn("resolved message not taken by Kafka; handed out again",
+                            {{"error", r.message}, {"occurrences", n}});
             done->abandon();
         }
     });

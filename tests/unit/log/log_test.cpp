@@ -2,7 +2,10 @@
 // never prints a Secret's value.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/secret.h"
@@ -75,4 +78,27 @@ TEST_CASE("level names parse and unknown names are refused") {
     CHECK(log::parse_level("warning", l));
     CHECK(l == log::Level::warn);
     CHECK_FALSE(log::parse_level("verbose", l));
+}
+
+TEST_CASE("a throttle lets one line through per interval and counts what it held back") {
+    omnibus::log::Throttle t(std::chrono::seconds(1));
+    std::uint64_t n = 0;
+    REQUIRE(t.allow(n));
+    CHECK(n == 1);
+    // Four threads hit it at once within the interval: none gets through, every hit is counted.
+    std::vector<std::thread> threads;
+    std::atomic<int> through{0};
+    for (int i = 0; i < 4; ++i)
+        threads.emplace_back([&] {
+            for (int k = 0; k < 2500; ++k) {
+                std::uint64_t c = 0;
+                if (t.allow(c)) through.fetch_add(1);
+            }
+        });
+    for (auto& th : threads) th.join();
+    CHECK(through.load() == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1050));
+    REQUIRE(t.allow(n));
+    CHECK(n == 10001);  // the 10,000 held back and this one
+    CHECK_FALSE(t.allow(n));
 }
