@@ -2,7 +2,8 @@
 // one settle per webhook, against a store on disk (its writer thread persisting behind).
 // Prints the mean cost per webhook and the slowest single claim+settle: every webhook of
 // every edge worker waits behind the store's mutex, so the slowest one is a pause they all
-// see. The ceiling is the ingest p99 budget, 10 ms. A figure to watch (make bench), not a test.
+// see. The ceiling is the ingest p99 budget, 10 ms. Also the memory an id costs (what a week's
+// window of ids needs). A figure to watch (make bench), not a test.
 //
 //   bench_dedup [IDS]   (default 2,000,000: the index grows from 1,024 slots to 4 million)
 #include <algorithm>
@@ -19,6 +20,17 @@
 using namespace omnibus::connectors::whatsapp;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+long rss_kib() {  // resident set of this process, from /proc/self/statm (pages)
+    long size = 0, resident = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &size, &resident) != 2) resident = 0;
+        std::fclose(f);
+    }
+    return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+}  // namespace
+
 int main(int argc, char** argv) {
     const long ids = argc > 1 ? std::atol(argv[1]) : 2'000'000;
     if (ids < 1000) {
@@ -30,8 +42,10 @@ int main(int argc, char** argv) {
     std::vector<double> us(static_cast<std::size_t>(ids));
     double worst = 0;
     long worst_at = 0;
+    long rss_before = 0, rss_after = 0;
     {
         DedupStore store(DedupStore::Options{dir.string(), std::chrono::hours(168), {}});
+        rss_before = rss_kib();
         std::vector<DedupStore::Seen> seen;
         std::vector<DedupKey> one(1);
         const unsigned char accepted[1] = {1};
@@ -49,6 +63,7 @@ int main(int argc, char** argv) {
             if (seen[0] != DedupStore::Seen::claimed) std::abort();
         }
         if (store.size() != static_cast<std::size_t>(ids)) std::abort();
+        rss_after = rss_kib();
     }
     std::filesystem::remove_all(dir);
     double sum = 0;
@@ -64,5 +79,7 @@ int main(int argc, char** argv) {
         "dedup window, %ld new ids (claim + settle each, store on disk): mean %.2f us, p99.9 %.2f us, "
         "slowest %.0f us (at id %ld) = %.3f of the 10 ms ingest p99 budget\n",
         ids, sum / static_cast<double>(ids), p999, worst, worst_at, worst / 10'000.0);
+    std::printf("  memory: %.0f bytes per id (resident set growth over the run, RocksDB's memtables included)\n",
+                1024.0 * static_cast<double>(rss_after - rss_before) / static_cast<double>(ids));
     return 0;
 }

@@ -112,7 +112,8 @@ config::Spec whatsapp_spec() {
         .range(1min, 720h)
         .describe(
             "how long a platform message id is remembered to drop redelivered webhooks (Meta "
-            "retries failed deliveries for up to 7 days)");
+            "retries failed deliveries for up to 7 days). The ids are held in memory, 50-100 bytes "
+            "each (bench_dedup): a million webhooks a day kept 7 days is 0.35-0.7 GB");
     s.size("max_webhook_body")
         .def("3MiB")
         .range(1024, 64 << 20)
