@@ -110,18 +110,6 @@ public:
         --size_;
     }
 
-    // Room for n ids without growing; finishes a growth under way (start-up only: not incremental).
-    void reserve(std::size_t n) {
-        step(growing());
-        std::size_t want = kMinSlots;
-        while (want * 3 < n * 4) want *= 2;
-        if (want > table_.size()) {
-            next_ = Table(want);
-            grow();
-            step(growing());
-        }
-    }
-
 private:
     static constexpr std::size_t kMinSlots = 1024;  // 24 KiB: a whole number of pages, as every larger table
     static constexpr std::size_t kPage = 4096;
