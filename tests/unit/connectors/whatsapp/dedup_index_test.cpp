@@ -15,6 +15,33 @@ namespace {
 struct Hash {
     std::size_t operator()(const DedupKey& k) const { return static_cast<std::size_t>(k.lo ^ (k.hi * 31)); }
 };
+using Model = std::unordered_map<DedupKey, std::int64_t, Hash>;
+
+// Each of `keys` is in the index exactly when it is in the model, with the model's value.
+void check_matches(DedupIndex& index, const Model& model, const std::vector<DedupKey>& keys) {
+    for (const auto& k : keys) {
+        auto it = index.find(k);
+        auto mit = model.find(k);
+        REQUIRE((it != index.end()) == (mit != model.end()));
+        if (it) CHECK(it->second == mit->second);
+    }
+}
+
+// An index and its model, fed the same new random ids.
+struct Mirror {
+    explicit Mirror(std::uint64_t seed) : rng(seed) {}
+    void insert() {
+        const DedupKey k{rng(), rng()};
+        const std::int64_t v = static_cast<std::int64_t>(rng() % 1000000) + 1;
+        REQUIRE(index.try_emplace(k, v).second);
+        model[k] = v;
+        keys.push_back(k);
+    }
+    std::mt19937_64 rng;
+    DedupIndex index;
+    Model model;
+    std::vector<DedupKey> keys;  // the ids inserted (a test may drop the ones it erases)
+};
 }  // namespace
 
 TEST_CASE("dedup index: the same answers as std::unordered_map under random work", "[whatsapp][dedup]") {
@@ -22,7 +49,7 @@ TEST_CASE("dedup index: the same answers as std::unordered_map under random work
     const auto [spread, ops] = GENERATE(table<std::uint64_t, int>({{3, 6000}, {1u << 20, 200000}}));
     std::mt19937_64 rng(spread);
     DedupIndex index;
-    std::unordered_map<DedupKey, std::int64_t, Hash> model;
+    Model model;
     std::vector<DedupKey> known;
     for (int op = 0; op < ops; ++op) {
         const auto r = rng() % 10;
@@ -55,12 +82,7 @@ TEST_CASE("dedup index: the same answers as std::unordered_map under random work
         REQUIRE(index.size() == model.size());
     }
     // Everything the model holds is found, with its value; erased keys are not.
-    for (const auto& k : known) {
-        auto it = index.find(k);
-        auto mit = model.find(k);
-        REQUIRE((it != index.end()) == (mit != model.end()));
-        if (it) CHECK(it->second == mit->second);
-    }
+    check_matches(index, model, known);
     CHECK(index.capacity() * 3 >= index.size() * 4);  // load stays at or under 3/4
 }
 
@@ -90,21 +112,15 @@ TEST_CASE("dedup index: a growth moves the old table a few slots per insertion, 
     // (150 ms at 800,000 ids). Here every insertion moves at most kStep slots, every id stays
     // findable with its value while the two tables coexist, erasures and updates in the middle
     // of the move land, and the next table was written page by page before it was used.
-    std::mt19937_64 rng(7);
-    DedupIndex index;
-    std::unordered_map<DedupKey, std::int64_t, Hash> model;
-    std::vector<DedupKey> keys;
+    Mirror m(7);
+    auto& [rng, index, model, keys] = m;
     int growths = 0;
     std::size_t prepared_before = 0;
     while (growths < 5) {
         const std::size_t cap = index.capacity();
         const std::size_t moving = index.growing();
         const std::size_t prepared = index.prepared();
-        const DedupKey k{rng(), rng()};
-        const std::int64_t v = static_cast<std::int64_t>(rng() % 1000000) + 1;
-        REQUIRE(index.try_emplace(k, v).second);
-        model[k] = v;
-        keys.push_back(k);
+        m.insert();
         if (index.capacity() != cap) {
             // A growth starts: the old table is whole, and the new one was written before.
             ++growths;
@@ -131,12 +147,7 @@ TEST_CASE("dedup index: a growth moves the old table a few slots per insertion, 
     }
     CHECK(prepared_before > 0);
     REQUIRE(index.size() == model.size());
-    for (const auto& k : keys) {
-        auto it = index.find(k);
-        auto mit = model.find(k);
-        REQUIRE((it != index.end()) == (mit != model.end()));
-        if (it) CHECK(it->second == mit->second);
-    }
+    check_matches(index, model, keys);
 }
 
 TEST_CASE("dedup index: lookups find ids whose chain wraps through the part already moved",
@@ -165,17 +176,9 @@ TEST_CASE("dedup index: lookups find ids whose chain wraps through the part alre
 
 TEST_CASE("dedup index: a next table prepared for a growth is let go piecewise when ids expire first",
           "[whatsapp][dedup]") {
-    std::mt19937_64 rng(5);
-    DedupIndex index;
-    std::unordered_map<DedupKey, std::int64_t, Hash> model;
-    std::vector<DedupKey> keys;
-    const auto insert = [&] {
-        const DedupKey k{rng(), rng()};
-        const std::int64_t v = static_cast<std::int64_t>(rng() % 1000000) + 1;
-        REQUIRE(index.try_emplace(k, v).second);
-        model[k] = v;
-        keys.push_back(k);
-    };
+    Mirror m(5);
+    auto& [rng, index, model, keys] = m;
+    const auto insert = [&m] { m.insert(); };
     // A table of 65,536 slots, then past a load of 0.72, short of 0.75: the next table is
     // being written, a page per insertion.
     while (index.capacity() < 65536 || index.growing() > 0) insert();
@@ -205,9 +208,5 @@ TEST_CASE("dedup index: a next table prepared for a growth is let go piecewise w
     while (index.capacity() == cap) insert();
     while (index.growing() > 0) insert();
     REQUIRE(index.size() == model.size());
-    for (const auto& [k, v] : model) {
-        auto it = index.find(k);
-        REQUIRE(it != index.end());
-        CHECK(it->second == v);
-    }
+    check_matches(index, model, keys);  // keys: the ids still in the model
 }
